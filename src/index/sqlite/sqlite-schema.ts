@@ -1,0 +1,54 @@
+/**
+ * Schema of the SQLite metadata index. The version is stored in `PRAGMA user_version`; a newer layout gets
+ * a new version and a migration here. The index is derived data (rebuildable from storage), so a
+ * migration may also simply drop everything and ask for a reindex.
+ */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+-- key 'built': set once the index has been built from storage (see main/open-registry.ts)
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS repositories (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS repository_blobs (
+  repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (repository_id, digest)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS manifests (
+  repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+  digest TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  artifact_type TEXT,
+  subject TEXT,
+  annotations TEXT,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (repository_id, digest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repository_id, subject) WHERE subject IS NOT NULL;
+-- kind: 'blob' (config and layers) or 'manifest' (children of an index)
+CREATE TABLE IF NOT EXISTS manifest_references (
+  repository_id INTEGER NOT NULL,
+  manifest_digest TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  target_digest TEXT NOT NULL,
+  PRIMARY KEY (repository_id, manifest_digest, kind, target_digest),
+  FOREIGN KEY (repository_id, manifest_digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifest_references_by_target ON manifest_references (target_digest);
+CREATE TABLE IF NOT EXISTS tags (
+  repository_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (repository_id, name),
+  FOREIGN KEY (repository_id, digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository_id, digest);
+`;

@@ -1,0 +1,108 @@
+/**
+ * Manifests: get, put and delete, by tag or by digest.
+ * A put reads as a recipe: check size → parse → verify digest → check references → store bytes →
+ * link revision and tag → one index transaction. The bytes stored are exactly the bytes received.
+ */
+import { RegistryError } from '../errors.ts';
+import { digestOf, parseDigest, type Digest } from '../model/digest.ts';
+import type { Reference } from '../model/reference.ts';
+import type { RegistryContext } from '../context.ts';
+import type { ManifestRecord } from '../ports.ts';
+import { parseManifest } from './parse-manifest.ts';
+
+export interface StoredManifest extends ManifestRecord {
+  body: Buffer;
+}
+
+export interface PutResult {
+  digest: string;
+  subject?: string;
+}
+
+export class Manifests {
+  constructor(private readonly ctx: RegistryContext) {}
+
+  /** The manifest's digest, media type and size, without its bytes. */
+  async describe(repository: string, reference: Reference): Promise<ManifestRecord> {
+    const record =
+      reference.kind === 'tag'
+        ? await this.ctx.index.resolveTag(repository, reference.tag)
+        : await this.ctx.index.getManifest(repository, reference.digest.value);
+    if (!record) throw unknownManifest(repository, reference);
+    return record;
+  }
+
+  async get(repository: string, reference: Reference): Promise<StoredManifest> {
+    const record = await this.describe(repository, reference);
+    const body = await this.ctx.storage.readBlob(parseDigest(record.digest));
+    if (!body) throw unknownManifest(repository, reference);
+    return { ...record, body };
+  }
+
+  async put(repository: string, reference: Reference, body: Buffer, contentType: string | undefined): Promise<PutResult> {
+    const limit = this.ctx.options.maxManifestBytes;
+    if (body.length > limit) {
+      throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is ${body.length} bytes; the limit is ${limit}`, { size: body.length, limit });
+    }
+    const parsed = parseManifest(body, contentType);
+    const digest = this.verifyDigest(body, reference);
+
+    const missingBlobs = await this.ctx.index.missingBlobs(repository, parsed.blobs);
+    const missingChildren = await this.ctx.index.missingManifests(repository, parsed.children);
+    const missing = [...missingBlobs, ...missingChildren];
+    if (missing.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} unknown blob(s) or manifest(s) in ${repository}`, {
+        digests: missing.slice(0, 100),
+      });
+    }
+
+    await this.ctx.storage.putBlob(digest, body);
+    await this.ctx.storage.linkRevision(repository, digest);
+    const tag = reference.kind === 'tag' ? reference.tag : undefined;
+    if (tag !== undefined) await this.ctx.storage.writeTag(repository, tag, digest);
+    await this.ctx.index.putManifest({
+      repository,
+      digest: digest.value,
+      mediaType: parsed.mediaType,
+      size: body.length,
+      blobs: parsed.blobs,
+      children: parsed.children,
+      ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
+      ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+      ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+      ...(tag !== undefined ? { tag } : {}),
+    });
+    return { digest: digest.value, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
+  }
+
+  /** By digest: removes the manifest and every tag on it. By tag: removes only the tag. */
+  async delete(repository: string, reference: Reference): Promise<void> {
+    if (!this.ctx.options.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry (storage.delete.enabled)');
+    if (reference.kind === 'tag') {
+      if (!(await this.ctx.index.deleteTag(repository, reference.tag))) throw unknownManifest(repository, reference);
+      await this.ctx.storage.removeTag(repository, reference.tag);
+      return;
+    }
+    const tags = await this.ctx.index.deleteManifest(repository, reference.digest.value);
+    if (tags === undefined) throw unknownManifest(repository, reference);
+    await this.ctx.storage.unlinkRevision(repository, reference.digest);
+    for (const tag of tags) await this.ctx.storage.removeTag(repository, tag);
+  }
+
+  private verifyDigest(body: Buffer, reference: Reference): Digest {
+    if (reference.kind === 'tag') return digestOf(body, 'sha256');
+    const actual = digestOf(body, reference.digest.algorithm);
+    if (actual.value !== reference.digest.value) {
+      throw new RegistryError('DIGEST_INVALID', 'manifest digest did not match the digest in the URL', {
+        expected: reference.digest.value,
+        actual: actual.value,
+      });
+    }
+    return actual;
+  }
+}
+
+function unknownManifest(repository: string, reference: Reference): RegistryError {
+  const ref = reference.kind === 'tag' ? reference.tag : reference.digest.value;
+  return new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown to registry', { name: repository, reference: ref });
+}

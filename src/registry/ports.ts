@@ -1,0 +1,115 @@
+/**
+ * The ports of the registry domain: what the use cases need from the outside world, and nothing more.
+ * Adapters implement them (storage/registry-storage.ts over any StorageDriver, index/sqlite for the
+ * metadata index); the composition root (main/) wires them together. The domain never imports an adapter.
+ */
+import type { Readable } from 'node:stream';
+import type { Digest } from './model/digest.ts';
+import type { ManifestMediaType } from './model/media-types.ts';
+
+/** A writer for the bytes of an upload session. */
+export interface UploadAppender {
+  /** Bytes already in the session before this appender wrote anything. */
+  readonly startSize: number;
+  write(chunk: Buffer): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Bytes and links in the reference registry's layout. Writes are idempotent; a blob path only ever holds
+ * bytes whose digest has been verified.
+ */
+export interface RegistryStorage {
+  blobSize(digest: Digest): Promise<number | undefined>;
+  readBlob(digest: Digest): Promise<Buffer | undefined>;
+  openBlob(digest: Digest, range?: { start: number; end: number }): Promise<Readable | undefined>;
+  /** Stores small verified content (a manifest) at its content address. */
+  putBlob(digest: Digest, data: Buffer): Promise<void>;
+
+  linkLayer(repository: string, digest: Digest): Promise<void>;
+  unlinkLayer(repository: string, digest: Digest): Promise<void>;
+  linkRevision(repository: string, digest: Digest): Promise<void>;
+  unlinkRevision(repository: string, digest: Digest): Promise<void>;
+  writeTag(repository: string, tag: string, digest: Digest): Promise<void>;
+  removeTag(repository: string, tag: string): Promise<void>;
+
+  createUpload(repository: string, id: string, startedAt: Date): Promise<void>;
+  /** undefined when the session does not exist. */
+  uploadStatus(repository: string, id: string): Promise<{ size: number; startedAt: Date } | undefined>;
+  appendToUpload(repository: string, id: string): Promise<UploadAppender>;
+  readUpload(repository: string, id: string): Promise<Readable | undefined>;
+  /** Moves the verified upload to its content address (kept if already there) and removes the session. */
+  commitUpload(repository: string, id: string, digest: Digest): Promise<void>;
+  deleteUpload(repository: string, id: string): Promise<void>;
+
+  // Walking, for rebuilding the index from storage.
+  listRepositories(): AsyncIterable<string>;
+  listTags(repository: string): Promise<Array<{ tag: string; digest: Digest }>>;
+  listRevisions(repository: string): Promise<Digest[]>;
+  listLayers(repository: string): Promise<Digest[]>;
+}
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: ManifestMediaType;
+  size: number;
+}
+
+export interface ReferrerRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface ManifestWrite {
+  repository: string;
+  digest: string;
+  mediaType: ManifestMediaType;
+  size: number;
+  blobs: string[];
+  children: string[];
+  subject?: string;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  tag?: string;
+}
+
+/**
+ * The metadata index: what is live, and fast listings. One method = one transaction. It can be rebuilt
+ * from storage at any time (index/rebuild.ts), so it holds nothing that storage does not.
+ */
+export interface MetadataIndex {
+  addBlob(repository: string, digest: string, size: number): Promise<void>;
+  /** Size of a blob linked into the repository, or undefined. */
+  repositoryBlobSize(repository: string, digest: string): Promise<number | undefined>;
+  removeBlob(repository: string, digest: string): Promise<boolean>;
+
+  /** Records a manifest, its references and (optionally) moves a tag to it, atomically. */
+  putManifest(write: ManifestWrite): Promise<void>;
+  getManifest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
+  /** Removes a manifest and every tag pointing at it; returns the removed tags, or undefined if unknown. */
+  deleteManifest(repository: string, digest: string): Promise<string[] | undefined>;
+  /** Of the given manifest digests, those missing from the repository. */
+  missingManifests(repository: string, digests: string[]): Promise<string[]>;
+  /** Of the given blob digests, those not linked into the repository. */
+  missingBlobs(repository: string, digests: string[]): Promise<string[]>;
+
+  resolveTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** Tags in lexical order after `after`, at most `limit`; undefined when the repository is unknown. */
+  listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | undefined>;
+  listRepositories(after: string | undefined, limit: number): Promise<string[]>;
+  repositoryExists(repository: string): Promise<boolean>;
+  listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerRecord[]>;
+
+  /** Removes everything; used before a rebuild. */
+  clear(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Clock {
+  now(): Date;
+}

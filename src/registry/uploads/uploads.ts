@@ -1,0 +1,140 @@
+/**
+ * Upload sessions: start, append chunks, complete with a digest, cancel.
+ *
+ * All session state is in storage (`_uploads/<id>/data` and `startedat`), so a session begun on one Pier
+ * process can be continued on another or after a restart. The running hash of a session is kept in memory
+ * only as a shortcut: it is used when its byte count matches the stored data, otherwise the stored bytes
+ * are hashed again at completion. Bytes become a blob only after their digest is verified.
+ */
+import { randomUUID, type Hash } from 'node:crypto';
+import { RegistryError } from '../errors.ts';
+import { newHash, digestFromHash, type Digest } from '../model/digest.ts';
+import type { ByteRange } from '../model/byte-range.ts';
+import type { RegistryContext } from '../context.ts';
+import type { Blobs } from '../blobs/blobs.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
+
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MAX_CACHED_HASHES = 1024;
+
+export interface ChunkBody {
+  /** The request body; consumed as it arrives, never buffered whole. */
+  stream: AsyncIterable<Buffer>;
+  /** Declared length, when the client sent one. */
+  length?: number;
+  /** The chunk's place in the upload, when the client sent Content-Range. */
+  range?: ByteRange;
+}
+
+export class Uploads {
+  private readonly hashes = new Map<string, { size: number; hash: Hash }>();
+  private readonly locks = new KeyedMutex();
+
+  constructor(
+    private readonly ctx: RegistryContext,
+    private readonly blobs: Blobs,
+  ) {}
+
+  async start(repository: string): Promise<string> {
+    const id = randomUUID();
+    await this.ctx.storage.createUpload(repository, id, this.ctx.clock.now());
+    return id;
+  }
+
+  /** Current size of the session's data; BLOB_UPLOAD_UNKNOWN when there is no such session. */
+  async size(repository: string, id: string): Promise<number> {
+    return (await this.status(repository, id)).size;
+  }
+
+  async append(repository: string, id: string, body: ChunkBody): Promise<number> {
+    return this.locks.run(id, async () => {
+      await this.status(repository, id);
+      return this.appendUnlocked(repository, id, body);
+    });
+  }
+
+  /** Appends an optional last chunk, verifies the digest and makes the blob visible. Returns its size. */
+  async complete(repository: string, id: string, digest: Digest, body?: ChunkBody): Promise<number> {
+    return this.locks.run(id, async () => {
+      await this.status(repository, id);
+      if (body) await this.appendUnlocked(repository, id, body);
+      const size = await this.size(repository, id);
+      const actual = await this.digestOf(repository, id, digest, size);
+      if (actual.value !== digest.value) {
+        this.hashes.delete(id);
+        await this.ctx.storage.deleteUpload(repository, id);
+        throw new RegistryError('DIGEST_INVALID', 'provided digest did not match uploaded content', {
+          expected: digest.value,
+          actual: actual.value,
+          size,
+        });
+      }
+      await this.ctx.storage.commitUpload(repository, id, digest);
+      this.hashes.delete(id);
+      await this.blobs.link(repository, digest, size);
+      return size;
+    });
+  }
+
+  async cancel(repository: string, id: string): Promise<void> {
+    await this.status(repository, id);
+    this.hashes.delete(id);
+    await this.ctx.storage.deleteUpload(repository, id);
+  }
+
+  private async status(repository: string, id: string): Promise<{ size: number; startedAt: Date }> {
+    const unknown = () => new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { uuid: id.slice(0, 64) });
+    if (!UPLOAD_ID.test(id)) throw unknown();
+    const status = await this.ctx.storage.uploadStatus(repository, id);
+    if (!status) throw unknown();
+    return status;
+  }
+
+  private async appendUnlocked(repository: string, id: string, body: ChunkBody): Promise<number> {
+    const { range, length } = body;
+    if (range && length !== undefined && range.end - range.start + 1 !== length) {
+      throw new RegistryError('RANGE_INVALID', 'Content-Range does not match Content-Length', { range, length });
+    }
+    const writer = await this.ctx.storage.appendToUpload(repository, id);
+    if (range && range.start !== writer.startSize) {
+      await writer.abort();
+      throw new RegistryError('RANGE_INVALID', `chunk must start at byte ${writer.startSize}`, { range, size: writer.startSize }, { size: writer.startSize });
+    }
+    let cached = this.hashes.get(id);
+    if (cached && cached.size !== writer.startSize) cached = undefined;
+    if (!cached && writer.startSize === 0) cached = { size: 0, hash: newHash('sha256') };
+    this.hashes.delete(id);
+    let written = 0;
+    try {
+      for await (const chunk of body.stream) {
+        cached?.hash.update(chunk);
+        written += chunk.length;
+        await writer.write(chunk);
+      }
+      if (length !== undefined && written !== length) {
+        throw new RegistryError('SIZE_INVALID', `received ${written} bytes, Content-Length said ${length}`);
+      }
+      await writer.commit();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    const size = writer.startSize + written;
+    if (cached) this.remember(id, { size, hash: cached.hash });
+    return size;
+  }
+
+  private remember(id: string, state: { size: number; hash: Hash }): void {
+    if (this.hashes.size >= MAX_CACHED_HASHES) this.hashes.delete(this.hashes.keys().next().value!);
+    this.hashes.set(id, state);
+  }
+
+  private async digestOf(repository: string, id: string, expected: Digest, size: number): Promise<Digest> {
+    const cached = this.hashes.get(id);
+    if (cached && cached.size === size && expected.algorithm === 'sha256') return digestFromHash('sha256', cached.hash);
+    const hash = newHash(expected.algorithm);
+    const stream = await this.ctx.storage.readUpload(repository, id);
+    if (stream) for await (const chunk of stream) hash.update(chunk as Buffer);
+    return digestFromHash(expected.algorithm, hash);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The storage-driver contract: a small, file-like key/value store that every backend (filesystem, memory,
+ * and later S3 and Azure) implements. The registry's own layout lives above it (storage/layout.ts), so a
+ * driver knows nothing about blobs, tags or repositories.
+ *
+ * Paths are `/`-separated keys relative to the driver's root, always produced by layout.ts, never by a
+ * request. Drivers must still refuse any path with an empty, `.` or `..` segment (see checkPath): that is
+ * the last guard that keeps every access inside the storage root.
+ *
+ * Invariants every driver keeps (the shared suite in storage/testing checks them):
+ * - putContent and move make the new content visible at once and whole: a reader sees the old value or
+ *   the new one, never a partial file.
+ * - move may be implemented as copy + delete (object stores have no rename); callers only move to
+ *   content-addressed keys, so a repeated or concurrent move is harmless.
+ * - Once a write method resolves, the data is durable (fsync or the backend's acknowledgement).
+ * - No correctness depends on in-process state: two processes over the same root see the same data.
+ * - A missing path is `undefined` (stat, getContent, reader) or an empty list (list), never an exception.
+ */
+import type { Readable } from 'node:stream';
+
+export interface FileInfo {
+  readonly size: number;
+  readonly modifiedAt: Date;
+  readonly isDirectory: boolean;
+}
+
+/** A writer appending to one path; used for upload sessions that arrive in chunks. */
+export interface AppendWriter {
+  /** Bytes in the file before this writer wrote anything. */
+  readonly startSize: number;
+  write(chunk: Buffer): Promise<void>;
+  /** Flushes and makes durable everything written; the writer cannot be used afterwards. */
+  commit(): Promise<void>;
+  /** Releases the writer; bytes already written may or may not remain. */
+  abort(): Promise<void>;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  stat(path: string): Promise<FileInfo | undefined>;
+  getContent(path: string): Promise<Buffer | undefined>;
+  putContent(path: string, data: Uint8Array): Promise<void>;
+  /** Streams `[start, end]` (inclusive) or the whole file; undefined when the path does not exist. */
+  reader(path: string, range?: { start: number; end: number }): Promise<Readable | undefined>;
+  appendWriter(path: string): Promise<AppendWriter>;
+  /** Names of the direct children of a directory-like prefix, sorted; empty when it does not exist. */
+  list(path: string): Promise<string[]>;
+  /** Moves a file; the destination appears whole or not at all. Overwrites the destination. */
+  move(from: string, to: string): Promise<void>;
+  /** Deletes a file or everything under a prefix; no error when nothing is there. */
+  delete(path: string): Promise<void>;
+}
+
+export class StoragePathError extends Error {
+  constructor(path: string) {
+    super(`refused storage path ${JSON.stringify(path.slice(0, 200))}`);
+    this.name = 'StoragePathError';
+  }
+}
+
+/** Rejects any key that could leave the storage root. */
+export function checkPath(path: string): string {
+  if (path.length === 0 || path.length > 4096 || path.startsWith('/') || path.includes('\0') || path.includes('\\')) {
+    throw new StoragePathError(path);
+  }
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') throw new StoragePathError(path);
+  }
+  return path;
+}

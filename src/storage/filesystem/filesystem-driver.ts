@@ -1,0 +1,157 @@
+/**
+ * Filesystem storage driver: keys are files under one root directory.
+ * Whole-file writes go to a temporary sibling, are fsynced, then renamed into place, and the directory is
+ * fsynced, so an acknowledged write survives a crash and a reader never sees half a file.
+ */
+import { promises as fs, constants } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { checkPath, StoragePathError, type AppendWriter, type FileInfo, type StorageDriver } from '../contract.ts';
+
+const READ_CHUNK = 1024 * 1024;
+const WRITE_BATCH = 1024 * 1024;
+
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem';
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  private full(path: string): string {
+    const full = join(this.root, checkPath(path));
+    if (!full.startsWith(this.root + sep)) throw new StoragePathError(path);
+    return full;
+  }
+
+  async stat(path: string): Promise<FileInfo | undefined> {
+    try {
+      const s = await fs.stat(this.full(path));
+      return { size: s.size, modifiedAt: s.mtime, isDirectory: s.isDirectory() };
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async getContent(path: string): Promise<Buffer | undefined> {
+    try {
+      return await fs.readFile(this.full(path));
+    } catch (error) {
+      if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
+      throw error;
+    }
+  }
+
+  async putContent(path: string, data: Uint8Array): Promise<void> {
+    const full = this.full(path);
+    const dir = dirname(full);
+    await fs.mkdir(dir, { recursive: true });
+    const temp = `${full}.tmp-${randomBytes(6).toString('hex')}`;
+    const handle = await fs.open(temp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await fs.rename(temp, full);
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      throw error;
+    }
+    await syncDirectory(dir);
+  }
+
+  async reader(path: string, range?: { start: number; end: number }): Promise<Readable | undefined> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.full(path), constants.O_RDONLY);
+    } catch (error) {
+      if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
+      throw error;
+    }
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+  }
+
+  async appendWriter(path: string): Promise<AppendWriter> {
+    const full = this.full(path);
+    await fs.mkdir(dirname(full), { recursive: true });
+    const handle = await fs.open(full, 'a');
+    const startSize = (await handle.stat()).size;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let closed = false;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      await handle.write(data);
+    };
+    return {
+      startSize,
+      async write(chunk: Buffer): Promise<void> {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= WRITE_BATCH) await flush();
+      },
+      async commit(): Promise<void> {
+        if (closed) return;
+        closed = true;
+        try {
+          await flush();
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      },
+      async abort(): Promise<void> {
+        if (closed) return;
+        closed = true;
+        pending = [];
+        await handle.close();
+      },
+    };
+  }
+
+  async list(path: string): Promise<string[]> {
+    try {
+      const entries = await fs.readdir(this.full(path));
+      return entries.filter((e) => !e.includes('.tmp-')).sort();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (isMissing(error) || code === 'ENOTDIR') return [];
+      throw error;
+    }
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const source = this.full(from);
+    const target = this.full(to);
+    await fs.mkdir(dirname(target), { recursive: true });
+    await fs.rename(source, target);
+    await syncDirectory(dirname(target));
+  }
+
+  async delete(path: string): Promise<void> {
+    await fs.rm(this.full(path), { recursive: true, force: true });
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

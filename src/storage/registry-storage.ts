@@ -1,0 +1,159 @@
+/**
+ * RegistryStorage over any StorageDriver: the reference registry's layout (see layout.ts) and nothing else.
+ * Link files hold the digest string, as the reference registry writes them.
+ */
+import type { Readable } from 'node:stream';
+import type { StorageDriver } from './contract.ts';
+import * as layout from './layout.ts';
+import type { RegistryStorage, UploadAppender } from '../registry/ports.ts';
+import { parseDigest, isDigestAlgorithm, type Digest } from '../registry/model/digest.ts';
+import { isRepositoryName } from '../registry/model/repository-name.ts';
+import { isTag } from '../registry/model/tag.ts';
+
+export class DriverRegistryStorage implements RegistryStorage {
+  constructor(readonly driver: StorageDriver) {}
+
+  async blobSize(digest: Digest): Promise<number | undefined> {
+    const info = await this.driver.stat(layout.blobDataPath(digest));
+    return info && !info.isDirectory ? info.size : undefined;
+  }
+
+  readBlob(digest: Digest): Promise<Buffer | undefined> {
+    return this.driver.getContent(layout.blobDataPath(digest));
+  }
+
+  openBlob(digest: Digest, range?: { start: number; end: number }): Promise<Readable | undefined> {
+    return this.driver.reader(layout.blobDataPath(digest), range);
+  }
+
+  async putBlob(digest: Digest, data: Buffer): Promise<void> {
+    const existing = await this.driver.stat(layout.blobDataPath(digest));
+    if (existing && existing.size === data.length) return; // content-addressed: already there
+    await this.driver.putContent(layout.blobDataPath(digest), data);
+  }
+
+  linkLayer(repository: string, digest: Digest): Promise<void> {
+    return this.writeLink(layout.layerLinkPath(repository, digest), digest);
+  }
+
+  unlinkLayer(repository: string, digest: Digest): Promise<void> {
+    return this.driver.delete(layout.layerLinkDirectory(repository, digest));
+  }
+
+  linkRevision(repository: string, digest: Digest): Promise<void> {
+    return this.writeLink(layout.revisionLinkPath(repository, digest), digest);
+  }
+
+  unlinkRevision(repository: string, digest: Digest): Promise<void> {
+    return this.driver.delete(layout.revisionDirectory(repository, digest));
+  }
+
+  async writeTag(repository: string, tag: string, digest: Digest): Promise<void> {
+    await this.writeLink(layout.tagIndexLinkPath(repository, tag, digest), digest);
+    await this.driver.putContent(layout.tagCurrentLinkPath(repository, tag), Buffer.from(digest.value));
+  }
+
+  removeTag(repository: string, tag: string): Promise<void> {
+    return this.driver.delete(layout.tagPath(repository, tag));
+  }
+
+  createUpload(repository: string, id: string, startedAt: Date): Promise<void> {
+    return this.driver.putContent(layout.uploadStartedAtPath(repository, id), Buffer.from(startedAt.toISOString()));
+  }
+
+  async uploadStatus(repository: string, id: string): Promise<{ size: number; startedAt: Date } | undefined> {
+    const started = await this.driver.getContent(layout.uploadStartedAtPath(repository, id));
+    if (!started) return undefined;
+    const data = await this.driver.stat(layout.uploadDataPath(repository, id));
+    const startedAt = new Date(started.toString('utf8').trim());
+    return { size: data?.size ?? 0, startedAt: Number.isNaN(startedAt.getTime()) ? new Date(0) : startedAt };
+  }
+
+  appendToUpload(repository: string, id: string): Promise<UploadAppender> {
+    return this.driver.appendWriter(layout.uploadDataPath(repository, id));
+  }
+
+  async readUpload(repository: string, id: string): Promise<Readable | undefined> {
+    return this.driver.reader(layout.uploadDataPath(repository, id));
+  }
+
+  async commitUpload(repository: string, id: string, digest: Digest): Promise<void> {
+    const source = layout.uploadDataPath(repository, id);
+    if (!(await this.driver.stat(layout.blobDataPath(digest)))) {
+      const data = await this.driver.stat(source);
+      if (data) await this.driver.move(source, layout.blobDataPath(digest));
+      else await this.driver.putContent(layout.blobDataPath(digest), Buffer.alloc(0)); // an empty upload never wrote a file
+    }
+    await this.driver.delete(layout.uploadDirectory(repository, id));
+  }
+
+  deleteUpload(repository: string, id: string): Promise<void> {
+    return this.driver.delete(layout.uploadDirectory(repository, id));
+  }
+
+  async *listRepositories(): AsyncIterable<string> {
+    yield* this.walkRepositories('');
+  }
+
+  private async *walkRepositories(prefix: string): AsyncIterable<string> {
+    const base = prefix ? `${layout.REPOSITORIES}/${prefix}` : layout.REPOSITORIES;
+    const entries = await this.driver.list(base);
+    if (prefix && (entries.includes('_manifests') || entries.includes('_layers')) && isRepositoryName(prefix)) yield prefix;
+    for (const entry of entries) {
+      if (entry.startsWith('_')) continue;
+      const name = prefix ? `${prefix}/${entry}` : entry;
+      if (name.length > 255) continue;
+      yield* this.walkRepositories(name);
+    }
+  }
+
+  async listTags(repository: string): Promise<Array<{ tag: string; digest: Digest }>> {
+    const tags: Array<{ tag: string; digest: Digest }> = [];
+    for (const tag of await this.driver.list(layout.tagsPath(repository))) {
+      if (!isTag(tag)) continue;
+      const digest = await this.readLink(layout.tagCurrentLinkPath(repository, tag));
+      if (digest) tags.push({ tag, digest });
+    }
+    return tags;
+  }
+
+  listRevisions(repository: string): Promise<Digest[]> {
+    return this.listLinked((alg) => layout.revisionsPath(repository, alg));
+  }
+
+  listLayers(repository: string): Promise<Digest[]> {
+    return this.listLinked((alg) => layout.layersPath(repository, alg));
+  }
+
+  /** Digests whose link directory exists under `<dir>/<alg>/<hex>/link`. */
+  private async listLinked(dir: (algorithm: string) => string): Promise<Digest[]> {
+    const found: Digest[] = [];
+    for (const algorithm of ['sha256', 'sha512']) {
+      if (!isDigestAlgorithm(algorithm)) continue;
+      for (const hex of await this.driver.list(dir(algorithm))) {
+        const digest = safeDigest(`${algorithm}:${hex}`);
+        if (!digest) continue;
+        const link = await this.readLink(`${dir(algorithm)}/${hex}/link`);
+        if (link && link.value === digest.value) found.push(digest);
+      }
+    }
+    return found;
+  }
+
+  private async readLink(path: string): Promise<Digest | undefined> {
+    const content = await this.driver.getContent(path);
+    return content ? safeDigest(content.toString('utf8').trim()) : undefined;
+  }
+
+  private writeLink(path: string, digest: Digest): Promise<void> {
+    return this.driver.putContent(path, Buffer.from(digest.value));
+  }
+}
+
+function safeDigest(text: string): Digest | undefined {
+  try {
+    return parseDigest(text);
+  } catch {
+    return undefined;
+  }
+}
