@@ -1,0 +1,64 @@
+/** Runs Pier as a separate process (for crash, restart and multi-process tests). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export interface PierProcess {
+  url: string;
+  child: ChildProcess;
+  /** Sends SIGKILL and waits for the process to be gone. */
+  kill(): Promise<void>;
+  /** Sends SIGTERM and waits for a clean exit. */
+  stop(): Promise<number | null>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startPierProcess(dataDir: string, extraArgs: string[] = []): Promise<PierProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir, '--delete', '--log-level', 'warn', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`pier exited early (${child.exitCode}): ${output}`);
+    try {
+      if ((await fetch(`${url}/v2/`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`pier did not start within 20 s: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    child,
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
