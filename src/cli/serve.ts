@@ -12,11 +12,22 @@ export function serveCommand(): Command {
     .option('--data <dir>', 'data directory, the reference registry\'s rootdirectory (env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY; default ./data)')
     .option('--delete', 'allow deleting manifests, tags and blobs (env REGISTRY_STORAGE_DELETE_ENABLED=true)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (env REGISTRY_LOG_LEVEL; default info)')
-    .action(async (flags: { addr?: string; data?: string; delete?: boolean; logLevel?: string }) => {
+    .option('--drain-timeout <seconds>', 'on SIGTERM, how long requests in flight may finish (default 30)', '30')
+    .option('--shutdown-delay <seconds>', 'on SIGTERM, keep serving this long with /readyz at 503 before closing the listener (default 0)', '0')
+    .action(async (flags: { addr?: string; data?: string; delete?: boolean; logLevel?: string; drainTimeout: string; shutdownDelay: string }) => {
       const settings = resolveServeSettings(flags, process.env);
       const logger = createLogger(settings.logLevel);
       const listen = parseListenAddress(settings.addr);
-      const running = await startServer({ dataDir: settings.dataDir, listen, logger, registry: { deleteEnabled: settings.deleteEnabled } });
+      const drainTimeoutMs = seconds(flags.drainTimeout, '--drain-timeout');
+      const shutdownDelayMs = seconds(flags.shutdownDelay, '--shutdown-delay');
+      const running = await startServer({
+        dataDir: settings.dataDir,
+        listen,
+        logger,
+        registry: { deleteEnabled: settings.deleteEnabled },
+        drainTimeoutMs,
+        shutdownDelayMs,
+      });
       const loopback = listen.host === '127.0.0.1' || listen.host === 'localhost' || listen.host === '::1';
       if (!loopback) logger.warn({ addr: settings.addr }, 'serving plain HTTP on a non-loopback address: configure TLS before exposing this registry');
       logger.info({ addr: settings.addr, port: running.port, dataDir: settings.dataDir, deleteEnabled: settings.deleteEnabled }, 'pier listening');
@@ -27,4 +38,10 @@ export function serveCommand(): Command {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
+}
+
+function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a number of seconds, not ${JSON.stringify(value)}`);
+  return n * 1000;
 }

@@ -1,47 +1,70 @@
 /**
  * The HTTP server: node:http, one route table, one error mapping. Every response carries the API version
- * header and a request id; every request is logged once when it ends. Nothing here knows registry rules.
+ * header and a request id; every request is logged once when it ends and counted in the metrics.
+ * Operational endpoints (/metrics, /healthz, /readyz) sit beside the /v2 API. Nothing here knows
+ * registry rules.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Health } from '../observability/health.ts';
 import type { Registry } from '../registry/registry.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { matchRoute } from './route-table.ts';
 import { sendError } from './error-mapping.ts';
 import { uploadRange } from './routes/uploads.ts';
+import { reply, replyJson } from './exchange.ts';
 
 export interface HttpServerOptions {
   registry: Registry;
   logger: Logger;
+  metrics: Metrics;
+  health: Health;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const UPLOAD_ROUTES = new Set(['upload', 'upload-start']);
+const socketPositions = new WeakMap<object, { read: number; written: number }>();
 
-export function createHttpServer({ registry, logger }: HttpServerOptions): Server {
+export function createHttpServer(options: HttpServerOptions): Server {
   const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
-    void handle(req, res, registry, logger);
+    void handle(req, res, options);
   });
   server.timeout = 5 * 60_000; // an idle socket (no bytes either way) is closed after 5 minutes
   return server;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, registry: Registry, logger: Logger): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health }: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
+  const socket = req.socket;
+  // Counted per connection from where the previous request on it ended: by the time this handler runs,
+  // the socket has already read this request's headers and often the first part of its body.
+  const previous = socketPositions.get(socket) ?? { read: 0, written: 0 };
   const header = req.headers['x-request-id'];
   const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
   res.setHeader('X-Request-ID', requestId);
+  if (health.state === 'draining') res.shouldKeepAlive = false;
   const method = req.method ?? 'GET';
   const raw = req.url ?? '/';
   const q = raw.indexOf('?');
   let routeId = 'unknown';
   let failure: unknown;
+  let uploading = false;
 
-  res.on('finish', () => {
-    const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-    const entry = { requestId, method, route: routeId, status: res.statusCode, durationMs: Math.round(durationMs * 100) / 100 };
-    if (res.statusCode >= 500) logger.error({ ...entry, err: failure }, 'request failed');
+  res.once('close', () => {
+    if (uploading) metrics.uploadsInProgress.dec();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const status = res.writableFinished ? res.statusCode : 499; // 499: the client went away first
+    metrics.requests.inc({ route: routeId, method, status });
+    metrics.requestDuration.observe({ route: routeId, method }, seconds);
+    const now = { read: socket.bytesRead, written: socket.bytesWritten };
+    socketPositions.set(socket, now);
+    metrics.bytesReceived.inc({ route: routeId }, Math.max(0, now.read - previous.read));
+    metrics.bytesSent.inc({ route: routeId }, Math.max(0, now.written - previous.written));
+    const entry = { requestId, method, route: routeId, status, durationMs: Math.round(seconds * 1e5) / 100 };
+    if (status >= 500 && status !== 499) logger.error({ ...entry, err: failure }, 'request failed');
     else logger.info(entry, 'request');
   });
 
@@ -51,6 +74,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, registry: Regis
       path = decodeURIComponent(q === -1 ? raw : raw.slice(0, q));
     } catch {
       throw new RegistryError('NAME_INVALID', 'malformed percent-encoding in the request path');
+    }
+    if (!path.startsWith('/v2')) {
+      routeId = await serveOperational(path, method, res, metrics, health);
+      return;
     }
     const match = matchRoute(method, path);
     if (match.kind === 'not-found') {
@@ -62,6 +89,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, registry: Regis
       res.setHeader('Allow', Object.keys(match.route.methods).join(', '));
       throw new RegistryError('UNSUPPORTED', `method ${method} is not supported on this endpoint`);
     }
+    if (UPLOAD_ROUTES.has(routeId) && method !== 'GET' && method !== 'DELETE') {
+      uploading = true;
+      metrics.uploadsInProgress.inc();
+    }
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
     await match.handler({ req, res, query, params: match.params, registry });
   } catch (error) {
@@ -71,6 +102,30 @@ async function handle(req: IncomingMessage, res: ServerResponse, registry: Regis
       return;
     }
     sendError(res, error, hintHeaders(error));
+  }
+}
+
+/** /metrics, /healthz and /readyz; returns the route id used in logs and metrics. */
+async function serveOperational(path: string, method: string, res: ServerResponse, metrics: Metrics, health: Health): Promise<string> {
+  if (method !== 'GET' && method !== 'HEAD') {
+    sendNotFound(res);
+    return 'unknown';
+  }
+  switch (path) {
+    case '/metrics':
+      reply(res, 200, { 'Content-Type': metrics.registry.contentType }, await metrics.registry.metrics());
+      return 'metrics';
+    case '/healthz':
+      replyJson(res, 200, { status: 'ok' });
+      return 'healthz';
+    case '/readyz': {
+      const report = await health.readiness();
+      replyJson(res, report.ready ? 200 : 503, report);
+      return 'readyz';
+    }
+    default:
+      sendNotFound(res);
+      return 'unknown';
   }
 }
 
@@ -89,7 +144,5 @@ function isClientGone(error: unknown, res: ServerResponse): boolean {
 }
 
 function sendNotFound(res: ServerResponse): void {
-  const body = JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: 'no such endpoint', detail: null }] });
-  res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
+  replyJson(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'no such endpoint', detail: null }] });
 }

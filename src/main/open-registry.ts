@@ -1,40 +1,57 @@
 /**
  * The composition root: the only place that knows every concrete class. Builds the storage driver, the
- * metadata index and the registry from plain options, and rebuilds a brand-new index from storage so an
+ * metadata index and the registry from plain options, and builds a brand-new index from storage so an
  * existing data directory (Pier's or the reference registry's) is served at once.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FilesystemDriver } from '../storage/filesystem/filesystem-driver.ts';
 import { DriverRegistryStorage } from '../storage/registry-storage.ts';
+import type { StorageDriver } from '../storage/contract.ts';
 import { SqliteIndex } from '../index/sqlite/sqlite-index.ts';
 import { rebuildIndex } from '../index/rebuild.ts';
 import { Registry } from '../registry/registry.ts';
 import { DEFAULT_REGISTRY_OPTIONS, type RegistryOptions } from '../registry/context.ts';
+import type { MetadataIndex } from '../registry/ports.ts';
 import type { Logger } from '../observability/logger.ts';
+import { instrument, type Metrics } from '../observability/metrics.ts';
+import { ROOT } from '../storage/layout.ts';
 
 export interface OpenOptions {
   dataDir: string;
   logger: Logger;
+  metrics?: Metrics;
   registry?: Partial<RegistryOptions>;
 }
 
 export interface OpenRegistry {
   registry: Registry;
   storage: DriverRegistryStorage;
-  index: SqliteIndex;
+  index: MetadataIndex;
+  /** Cheap checks that storage and index answer, for readiness. */
+  probes: Record<string, () => Promise<void>>;
   close(): Promise<void>;
 }
 
 export const indexFile = (dataDir: string): string => join(dataDir, 'pier', 'index.db');
 
-export async function openRegistry({ dataDir, logger, registry: options }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, logger, metrics, registry: options }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
-  const storage = new DriverRegistryStorage(new FilesystemDriver(dataDir));
-  const index = new SqliteIndex(indexFile(dataDir));
-  if (!index.isBuilt()) {
+  const rawDriver = new FilesystemDriver(dataDir);
+  const sqlite = new SqliteIndex(indexFile(dataDir));
+  const driver: StorageDriver = metrics
+    ? instrument(rawDriver, (operation, seconds, failed) => {
+        metrics.storageDuration.observe({ driver: rawDriver.name, operation }, seconds);
+        if (failed) metrics.storageErrors.inc({ driver: rawDriver.name, operation });
+      })
+    : rawDriver;
+  const index: MetadataIndex = metrics
+    ? instrument<MetadataIndex>(sqlite, (operation, seconds) => metrics.indexDuration.observe({ operation }, seconds))
+    : sqlite;
+  const storage = new DriverRegistryStorage(driver);
+  if (!sqlite.isBuilt()) {
     const report = await rebuildIndex(storage, index, logger);
-    index.markBuilt();
+    sqlite.markBuilt();
     if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
   }
   const registry = new Registry({
@@ -43,5 +60,9 @@ export async function openRegistry({ dataDir, logger, registry: options }: OpenO
     clock: { now: () => new Date() },
     options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
   });
-  return { registry, storage, index, close: () => index.close() };
+  const probes = {
+    storage: async () => void (await driver.list(ROOT)),
+    index: async () => void (await index.repositoryExists('pier-readiness-probe')),
+  };
+  return { registry, storage, index, probes, close: () => sqlite.close() };
 }

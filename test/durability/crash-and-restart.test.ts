@@ -15,7 +15,7 @@ const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).d
 
 async function pushBlob(url: string, repo: string, data: Buffer): Promise<string> {
   const digest = sha256(data);
-  const res = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: data });
+  const res = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: "POST", body: new Uint8Array(data) });
   assert.equal(res.status, 201);
   return digest;
 }
@@ -48,7 +48,7 @@ describe('crash safety (kill -9) and multi-process uploads', () => {
     const put = await fetch(`${pier.url}/v2/crash/app/manifests/v1`, {
       method: 'PUT',
       headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
-      body: manifest,
+      body: new Uint8Array(manifest),
     });
     assert.equal(put.status, 201);
     await pier.kill();
@@ -104,7 +104,7 @@ describe('crash safety (kill -9) and multi-process uploads', () => {
       const first = await fetch(`${a.url}${location}`, {
         method: 'PATCH',
         headers: { 'Content-Range': `0-${cut - 1}`, 'Content-Type': 'application/octet-stream' },
-        body: data.subarray(0, cut),
+        body: new Uint8Array(data.subarray(0, cut)),
       });
       assert.equal(first.status, 202);
       assert.equal(first.headers.get('range'), `0-${cut - 1}`);
@@ -116,10 +116,10 @@ describe('crash safety (kill -9) and multi-process uploads', () => {
       const second = await fetch(`${b.url}${location}`, {
         method: 'PATCH',
         headers: { 'Content-Range': `${cut}-${2 * cut - 1}`, 'Content-Type': 'application/octet-stream' },
-        body: data.subarray(cut, 2 * cut),
+        body: new Uint8Array(data.subarray(cut, 2 * cut)),
       });
       assert.equal(second.status, 202);
-      const done = await fetch(`${b.url}${location}?digest=${digest}`, { method: 'PUT', body: data.subarray(2 * cut) });
+      const done = await fetch(`${b.url}${location}?digest=${digest}`, { method: 'PUT', body: new Uint8Array(data.subarray(2 * cut)) });
       assert.equal(done.status, 201);
       const blob = await fetch(`${b.url}/v2/crash/multi/blobs/${digest}`);
       assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), digest);
@@ -141,7 +141,7 @@ describe('crash safety (kill -9) and multi-process uploads', () => {
       const put = await fetch(`${a.url}/v2/shared/app/manifests/latest`, {
         method: 'PUT',
         headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
-        body: manifest,
+        body: new Uint8Array(manifest),
       });
       assert.equal(put.status, 201);
       const tags = await (await fetch(`${b.url}/v2/shared/app/tags/list`)).json();
