@@ -43,7 +43,7 @@ describe('podman and buildah against Pier', { timeout: 300_000 }, () => {
   let outputs = 0;
 
   before(async () => {
-    requireTools('podman', 'buildah', 'skopeo', 'unshare');
+    requireTools('podman', 'buildah', 'skopeo');
     env = await createClientEnv('pier-podman');
     fx = await buildFixtures(env);
     const dataDir = await env.path('pier-data');

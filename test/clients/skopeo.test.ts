@@ -40,7 +40,7 @@ describe('skopeo against Pier', { timeout: 300_000 }, () => {
   let outputs = 0;
 
   before(async () => {
-    requireTools('skopeo', 'buildah', 'unshare');
+    requireTools('skopeo', 'buildah');
     env = await createClientEnv('pier-skopeo');
     fx = await buildFixtures(env);
     const dataDir = await env.path('pier-data');

@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
 export interface RunOptions {
   /** The complete environment of the child (default: this process's environment). */
   env?: NodeJS.ProcessEnv;
-  /** Kill the command (and its process group) after this long; default 120 s. */
+  /** Kill the command (and its process group) after this long; default 60 s. */
   timeoutMs?: number;
   cwd?: string;
   /** Written to the child's stdin, which is then closed. */
@@ -34,7 +34,7 @@ export interface RunResult {
   stderr: string;
 }
 
-export const DEFAULT_TIMEOUT_MS = 120_000;
+export const DEFAULT_TIMEOUT_MS = 60_000;
 
 function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
