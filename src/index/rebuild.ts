@@ -46,7 +46,7 @@ export async function rebuildIndex(storage: RegistryStorage, index: MetadataInde
           ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
           ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
           ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
-        });
+        }, { trustReferences: true });
         known.add(digest.value);
         report.manifests += 1;
       } catch (error) {
@@ -57,7 +57,7 @@ export async function rebuildIndex(storage: RegistryStorage, index: MetadataInde
       if (!known.has(digest.value)) continue;
       const record = await index.getManifest(repository, digest.value);
       if (!record) continue;
-      await index.putManifest({ repository, digest: digest.value, mediaType: record.mediaType, size: record.size, blobs: [], children: [], tag });
+      await index.putManifest({ repository, digest: digest.value, mediaType: record.mediaType, size: record.size, blobs: [], children: [], tag }, { trustReferences: true });
       report.tags += 1;
     }
     if (report.repositories % 100 === 0) logger?.info({ repositories: report.repositories }, 'reindex progress');

@@ -43,7 +43,10 @@ export interface RegistryStorage {
   commitUpload(repository: string, id: string, digest: Digest): Promise<void>;
   deleteUpload(repository: string, id: string): Promise<void>;
 
-  // Walking, for rebuilding the index from storage.
+  // Walking, for rebuilding the index from storage and for garbage collection.
+  listBlobs(): AsyncIterable<{ digest: Digest; size: number; modifiedAt: Date }>;
+  deleteBlob(digest: Digest): Promise<void>;
+  listUploads(repository: string): Promise<Array<{ id: string; startedAt: Date }>>;
   listRepositories(): AsyncIterable<string>;
   listTags(repository: string): Promise<Array<{ tag: string; digest: Digest }>>;
   listRevisions(repository: string): Promise<Digest[]>;
@@ -64,6 +67,16 @@ export interface ReferrerRecord {
   annotations?: Record<string, string>;
 }
 
+/** Outcome of linking a blob: 'deleting' when a garbage collection is removing its bytes right now. */
+export type LinkResult = 'linked' | 'deleting';
+
+export type PutManifestResult =
+  | { kind: 'stored' }
+  /** Referenced blobs or child manifests that are not (or no longer) in the repository. */
+  | { kind: 'missing'; digests: string[] }
+  /** A garbage collection is deleting this manifest's bytes right now: store them again, then retry. */
+  | { kind: 'deleting' };
+
 export interface ManifestWrite {
   repository: string;
   digest: string;
@@ -82,13 +95,21 @@ export interface ManifestWrite {
  * from storage at any time (index/rebuild.ts), so it holds nothing that storage does not.
  */
 export interface MetadataIndex {
-  addBlob(repository: string, digest: string, size: number): Promise<void>;
+  /**
+   * Links a blob whose bytes are in storage into a repository (and restarts its grace period).
+   * Refused with 'deleting' while a garbage collection is deleting those bytes.
+   */
+  addBlob(repository: string, digest: string, size: number): Promise<LinkResult>;
   /** Size of a blob linked into the repository, or undefined. */
   repositoryBlobSize(repository: string, digest: string): Promise<number | undefined>;
   removeBlob(repository: string, digest: string): Promise<boolean>;
 
-  /** Records a manifest, its references and (optionally) moves a tag to it, atomically. */
-  putManifest(write: ManifestWrite): Promise<void>;
+  /**
+   * Records a manifest, its references and (optionally) moves a tag to it, in one transaction that also
+   * checks, unless `trustReferences`, that every referenced blob and child is in the repository — checked
+   * inside the transaction, so a concurrent garbage collection cannot remove one in between.
+   */
+  putManifest(write: ManifestWrite, options?: { trustReferences?: boolean }): Promise<PutManifestResult>;
   getManifest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
   /** Removes a manifest and every tag pointing at it; returns the removed tags, or undefined if unknown. */
   deleteManifest(repository: string, digest: string): Promise<string[] | undefined>;
@@ -104,6 +125,25 @@ export interface MetadataIndex {
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
   repositoryExists(repository: string): Promise<boolean>;
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerRecord[]>;
+
+  // Garbage collection (registry/gc). `cutoff`: anything pushed or linked after it is within the grace period.
+  /** Manifests reachable from no tag (through index children, and referrers when `keepReferrers`), pushed before cutoff. */
+  unreachableManifests(cutoff: Date, keepReferrers: boolean): Promise<Array<{ repository: string; digest: string }>>;
+  /** Deletes the manifest if it is still unreachable and still older than cutoff; true when deleted. */
+  deleteManifestIfUnreachable(repository: string, digest: string, cutoff: Date, keepReferrers: boolean): Promise<boolean>;
+  /** Layer links that no manifest in their repository references, linked before cutoff. */
+  unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>>;
+  /** Removes the layer link if still unused and still older than cutoff; true when removed. */
+  removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean>;
+  /** True when a manifest, a manifest reference, or a link younger than cutoff keeps these bytes. */
+  isBlobLive(digest: string, cutoff: Date): Promise<boolean>;
+  /**
+   * Starts deleting a blob's bytes: if it is not live, marks it as being deleted (so nobody links it until
+   * endBlobDeletion) and drops its remaining layer links, returning their repositories; undefined when
+   * the blob is live and must be kept.
+   */
+  beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined>;
+  endBlobDeletion(digest: string): Promise<void>;
 
   /** Removes everything; used before a rebuild. */
   clear(): Promise<void>;

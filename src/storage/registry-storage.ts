@@ -91,6 +91,35 @@ export class DriverRegistryStorage implements RegistryStorage {
     return this.driver.delete(layout.uploadDirectory(repository, id));
   }
 
+  async *listBlobs(): AsyncIterable<{ digest: Digest; size: number; modifiedAt: Date }> {
+    for (const algorithm of ['sha256', 'sha512']) {
+      const base = `${layout.ROOT}/blobs/${algorithm}`;
+      for (const prefix of await this.driver.list(base)) {
+        for (const hex of await this.driver.list(`${base}/${prefix}`)) {
+          const digest = safeDigest(`${algorithm}:${hex}`);
+          if (!digest || digest.hex.slice(0, 2) !== prefix) continue;
+          const info = await this.driver.stat(layout.blobDataPath(digest));
+          if (info && !info.isDirectory) yield { digest, size: info.size, modifiedAt: info.modifiedAt };
+        }
+      }
+    }
+  }
+
+  deleteBlob(digest: Digest): Promise<void> {
+    return this.driver.delete(layout.blobDirectory(digest));
+  }
+
+  async listUploads(repository: string): Promise<Array<{ id: string; startedAt: Date }>> {
+    const uploads: Array<{ id: string; startedAt: Date }> = [];
+    for (const id of await this.driver.list(layout.uploadsPath(repository))) {
+      if (!/^[0-9a-zA-Z-]{1,64}$/.test(id)) continue;
+      const status = await this.uploadStatus(repository, id);
+      const info = status ? undefined : await this.driver.stat(layout.uploadDirectory(repository, id));
+      uploads.push({ id, startedAt: status?.startedAt ?? info?.modifiedAt ?? new Date(0) });
+    }
+    return uploads;
+  }
+
   async *listRepositories(): AsyncIterable<string> {
     yield* this.walkRepositories('');
   }
@@ -98,7 +127,7 @@ export class DriverRegistryStorage implements RegistryStorage {
   private async *walkRepositories(prefix: string): AsyncIterable<string> {
     const base = prefix ? `${layout.REPOSITORIES}/${prefix}` : layout.REPOSITORIES;
     const entries = await this.driver.list(base);
-    if (prefix && (entries.includes('_manifests') || entries.includes('_layers')) && isRepositoryName(prefix)) yield prefix;
+    if (prefix && (entries.includes('_manifests') || entries.includes('_layers') || entries.includes('_uploads')) && isRepositoryName(prefix)) yield prefix;
     for (const entry of entries) {
       if (entry.startsWith('_')) continue;
       const name = prefix ? `${prefix}/${entry}` : entry;

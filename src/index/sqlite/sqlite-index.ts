@@ -4,11 +4,14 @@
  * transaction instead of failing.
  */
 import Database from 'better-sqlite3';
-import type { ManifestRecord, ManifestWrite, MetadataIndex, ReferrerRecord } from '../../registry/ports.ts';
+import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, ReferrerRecord } from '../../registry/ports.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
 import { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
 
 type Row = Record<string, unknown>;
+
+/** A deletion mark older than this was left by a collector that died; it no longer blocks anyone. */
+const STALE_DELETION_MS = 60_000;
 
 export class SqliteIndex implements MetadataIndex {
   private readonly db: Database.Database;
@@ -36,12 +39,23 @@ export class SqliteIndex implements MetadataIndex {
     return Number(this.statements.insertRepository.run(name, now).lastInsertRowid);
   }
 
-  async addBlob(repository: string, digest: string, size: number): Promise<void> {
-    this.db.transaction(() => {
+  async addBlob(repository: string, digest: string, size: number): Promise<LinkResult> {
+    return this.db.transaction((): LinkResult => {
       const now = Date.now();
+      if (this.beingDeleted(digest, now)) return 'deleting';
       const id = this.repositoryId(repository, true, now)!;
       this.statements.insertBlob.run(id, digest, size, now);
+      return 'linked';
     }).immediate();
+  }
+
+  /** Call inside a transaction. Clears a stale mark left by a collector that died. */
+  private beingDeleted(digest: string, now: number): boolean {
+    const row = this.statements.deletionMark.get(digest) as Row | undefined;
+    if (!row) return false;
+    if (now - (row.started_at as number) < STALE_DELETION_MS) return true;
+    this.statements.endDeletion.run(digest);
+    return false;
   }
 
   async repositoryBlobSize(repository: string, digest: string): Promise<number | undefined> {
@@ -53,11 +67,21 @@ export class SqliteIndex implements MetadataIndex {
     return this.statements.deleteBlob.run(repository, digest).changes > 0;
   }
 
-  async putManifest(write: ManifestWrite): Promise<void> {
+  async putManifest(write: ManifestWrite, options: { trustReferences?: boolean } = {}): Promise<PutManifestResult> {
     const s = this.statements;
-    this.db.transaction(() => {
+    return this.db.transaction((): PutManifestResult => {
       const now = Date.now();
-      const id = this.repositoryId(write.repository, true, now)!;
+      if (this.beingDeleted(write.digest, now)) return { kind: 'deleting' };
+      const existing = s.repositoryId.get(write.repository) as Row | undefined;
+      if (!options.trustReferences) {
+        const repoId = existing?.id as number | undefined;
+        const missing = [
+          ...write.blobs.filter((d) => repoId === undefined || !s.blobSizeById.get(repoId, d)),
+          ...write.children.filter((d) => repoId === undefined || !s.manifestById.get(repoId, d)),
+        ];
+        if (missing.length > 0) return { kind: 'missing', digests: missing };
+      }
+      const id = (existing?.id as number | undefined) ?? this.repositoryId(write.repository, true, now)!;
       const inserted = s.insertManifest.run(
         id,
         write.digest,
@@ -67,12 +91,14 @@ export class SqliteIndex implements MetadataIndex {
         write.subject ?? null,
         write.annotations ? JSON.stringify(write.annotations) : null,
         now,
+        now,
       ).changes;
       if (inserted > 0) {
         for (const blob of write.blobs) s.insertReference.run(id, write.digest, 'blob', blob);
         for (const child of write.children) s.insertReference.run(id, write.digest, 'manifest', child);
       }
       if (write.tag !== undefined) s.upsertTag.run(id, write.tag, write.digest, now);
+      return { kind: 'stored' };
     }).immediate();
   }
 
@@ -133,9 +159,54 @@ export class SqliteIndex implements MetadataIndex {
     });
   }
 
+  async unreachableManifests(cutoff: Date, keepReferrers: boolean): Promise<Array<{ repository: string; digest: string }>> {
+    const rows = (keepReferrers ? this.statements.unreachableWithReferrers : this.statements.unreachable).all(cutoff.getTime()) as Row[];
+    return rows.map((r) => ({ repository: r.name as string, digest: r.digest as string }));
+  }
+
+  async deleteManifestIfUnreachable(repository: string, digest: string, cutoff: Date, keepReferrers: boolean): Promise<boolean> {
+    const s = this.statements;
+    return this.db.transaction(() => {
+      const id = this.repositoryId(repository, false, 0);
+      if (id === undefined) return false;
+      const check = keepReferrers ? s.reachableInRepoWithReferrers : s.reachableInRepo;
+      if (check.get(id, digest)) return false;
+      return s.deleteManifestBefore.run(id, digest, cutoff.getTime()).changes > 0;
+    }).immediate();
+  }
+
+  async unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
+    return (this.statements.unusedLinks.all(cutoff.getTime()) as Row[]).map((r) => ({ repository: r.name as string, digest: r.digest as string }));
+  }
+
+  async removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean> {
+    return this.statements.removeUnusedLink.run(repository, digest, cutoff.getTime()).changes > 0;
+  }
+
+  async isBlobLive(digest: string, cutoff: Date): Promise<boolean> {
+    return this.statements.blobLive.get(digest, digest, digest, cutoff.getTime()) !== undefined;
+  }
+
+  async beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined> {
+    const s = this.statements;
+    return this.db.transaction(() => {
+      const now = Date.now();
+      if (this.beingDeleted(digest, now)) return undefined; // another collector has it
+      if (s.blobLive.get(digest, digest, digest, cutoff.getTime())) return undefined;
+      const repositories = (s.linksOfBlob.all(digest) as Row[]).map((r) => r.name as string);
+      s.dropLinksOfBlob.run(digest);
+      s.beginDeletion.run(digest, now);
+      return repositories;
+    }).immediate();
+  }
+
+  async endBlobDeletion(digest: string): Promise<void> {
+    this.statements.endDeletion.run(digest);
+  }
+
   async clear(): Promise<void> {
     this.db.transaction(() => {
-      for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories']) this.db.exec(`DELETE FROM ${table}`);
+      for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions']) this.db.exec(`DELETE FROM ${table}`);
     }).immediate();
   }
 
@@ -164,12 +235,40 @@ function prepare(db: Database.Database) {
     repositoryId: db.prepare('SELECT id FROM repositories WHERE name = ?'),
     insertRepository: db.prepare('INSERT INTO repositories (name, created_at) VALUES (?, ?)'),
     insertBlob: db.prepare(
-      'INSERT INTO repository_blobs (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET size = excluded.size',
+      'INSERT INTO repository_blobs (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET size = excluded.size, created_at = excluded.created_at',
     ),
+    blobSizeById: db.prepare('SELECT size FROM repository_blobs WHERE repository_id = ? AND digest = ?'),
+    manifestById: db.prepare('SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?'),
+    deletionMark: db.prepare('SELECT started_at FROM blob_deletions WHERE digest = ?'),
+    beginDeletion: db.prepare('INSERT INTO blob_deletions (digest, started_at) VALUES (?, ?) ON CONFLICT DO UPDATE SET started_at = excluded.started_at'),
+    endDeletion: db.prepare('DELETE FROM blob_deletions WHERE digest = ?'),
+    blobLive: db.prepare(
+      `SELECT 1 FROM manifests WHERE digest = ?
+       UNION ALL SELECT 1 FROM manifest_references WHERE target_digest = ?
+       UNION ALL SELECT 1 FROM repository_blobs WHERE digest = ? AND created_at >= ?
+       LIMIT 1`,
+    ),
+    linksOfBlob: db.prepare('SELECT r.name FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE b.digest = ?'),
+    dropLinksOfBlob: db.prepare('DELETE FROM repository_blobs WHERE digest = ?'),
+    unusedLinks: db.prepare(
+      `SELECT r.name, b.digest FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
+       WHERE b.created_at < ? AND NOT EXISTS (
+         SELECT 1 FROM manifest_references m WHERE m.repository_id = b.repository_id AND m.target_digest = b.digest)`,
+    ),
+    removeUnusedLink: db.prepare(
+      `DELETE FROM repository_blobs WHERE repository_id = ${repo} AND digest = ? AND created_at < ? AND NOT EXISTS (
+         SELECT 1 FROM manifest_references m WHERE m.repository_id = repository_blobs.repository_id AND m.target_digest = repository_blobs.digest)`,
+    ),
+    unreachable: db.prepare(unreachableSql(false)),
+    unreachableWithReferrers: db.prepare(unreachableSql(true)),
+    reachableInRepo: db.prepare(reachableInRepoSql(false)),
+    reachableInRepoWithReferrers: db.prepare(reachableInRepoSql(true)),
+    deleteManifestBefore: db.prepare('DELETE FROM manifests WHERE repository_id = ? AND digest = ? AND pushed_at < ?'),
     blobSize: db.prepare(`SELECT size FROM repository_blobs WHERE repository_id = ${repo} AND digest = ?`),
     deleteBlob: db.prepare(`DELETE FROM repository_blobs WHERE repository_id = ${repo} AND digest = ?`),
+    // A re-push refreshes pushed_at; `changes` is then 1 as well, and re-inserting the references is harmless.
     insertManifest: db.prepare(
-      'INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      'INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET pushed_at = excluded.pushed_at',
     ),
     insertReference: db.prepare(
       'INSERT INTO manifest_references (repository_id, manifest_digest, kind, target_digest) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -194,4 +293,32 @@ function prepare(db: Database.Database) {
       `SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repository_id = ${repo} AND subject = ? AND artifact_type = ? ORDER BY digest`,
     ),
   };
+}
+
+/**
+ * Manifests reachable from a tag: tagged ones, the children of reachable indexes and, when
+ * `withReferrers`, manifests whose subject is reachable.
+ */
+function liveCte(withReferrers: boolean, scope: string): string {
+  return `WITH RECURSIVE live(repository_id, digest) AS (
+      SELECT repository_id, digest FROM tags ${scope}
+      UNION
+      SELECT r.repository_id, r.target_digest FROM manifest_references r
+        JOIN live l ON r.repository_id = l.repository_id AND r.manifest_digest = l.digest WHERE r.kind = 'manifest'
+      ${withReferrers ? `UNION
+      SELECT m.repository_id, m.digest FROM manifests m JOIN live l ON m.repository_id = l.repository_id AND m.subject = l.digest` : ''}
+    )`;
+}
+
+function unreachableSql(withReferrers: boolean): string {
+  return `${liveCte(withReferrers, '')}
+    SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+    WHERE m.pushed_at < ? AND NOT EXISTS (SELECT 1 FROM live l WHERE l.repository_id = m.repository_id AND l.digest = m.digest)
+    ORDER BY r.name, m.digest`;
+}
+
+/** Parameters: repository id, digest. */
+function reachableInRepoSql(withReferrers: boolean): string {
+  return `${liveCte(withReferrers, 'WHERE repository_id = ?')}
+    SELECT 1 FROM live WHERE digest = ?`;
 }

@@ -17,8 +17,15 @@ CREATE TABLE IF NOT EXISTS repository_blobs (
   repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
   digest TEXT NOT NULL,
   size INTEGER NOT NULL,
+  -- the last time the blob was uploaded, mounted or re-linked here; the GC grace period counts from here
   created_at INTEGER NOT NULL,
   PRIMARY KEY (repository_id, digest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repository_blobs_by_digest ON repository_blobs (digest);
+-- blobs whose bytes a garbage collection is deleting right now: nobody may link them until it is done
+CREATE TABLE IF NOT EXISTS blob_deletions (
+  digest TEXT PRIMARY KEY,
+  started_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS manifests (
   repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
@@ -29,8 +36,11 @@ CREATE TABLE IF NOT EXISTS manifests (
   subject TEXT,
   annotations TEXT,
   created_at INTEGER NOT NULL,
+  -- the last time a client put this manifest (a re-push refreshes it); the GC grace period counts from here
+  pushed_at INTEGER NOT NULL,
   PRIMARY KEY (repository_id, digest)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifests_by_digest ON manifests (digest);
 CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repository_id, subject) WHERE subject IS NOT NULL;
 -- kind: 'blob' (config and layers) or 'manifest' (children of an index)
 CREATE TABLE IF NOT EXISTS manifest_references (

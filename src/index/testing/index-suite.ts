@@ -18,6 +18,11 @@ function manifest(repository: string, digest: string, extra: Partial<ManifestWri
   return { repository, digest, mediaType: MediaType.ociManifest, size: 100, blobs: [d(1000)], children: [], ...extra };
 }
 
+/** Records a manifest without checking its references (they are not the point of most tests). */
+async function put(index: MetadataIndex, write: ManifestWrite): Promise<void> {
+  assert.deepEqual(await index.putManifest(write, { trustReferences: true }), { kind: 'stored' });
+}
+
 export function runIndexSuite(name: string, create: () => Promise<IndexFixture>): void {
   describe(`metadata index contract: ${name}`, () => {
     let fixture: IndexFixture;
@@ -39,24 +44,24 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
     });
 
     it('records a manifest and moves a tag atomically', async () => {
-      await index.putManifest(manifest('app', d(10), { tag: 'v1' }));
+      await put(index, manifest('app', d(10), { tag: 'v1' }));
       assert.deepEqual(await index.resolveTag('app', 'v1'), { digest: d(10), mediaType: MediaType.ociManifest, size: 100 });
-      await index.putManifest(manifest('app', d(11), { tag: 'v1', size: 200 }));
+      await put(index, manifest('app', d(11), { tag: 'v1', size: 200 }));
       assert.equal((await index.resolveTag('app', 'v1'))?.digest, d(11));
       assert.equal((await index.getManifest('app', d(10)))?.size, 100, 'the old manifest stays, untagged');
       assert.deepEqual(await index.missingManifests('app', [d(10), d(11), d(12)]), [d(12)]);
     });
 
     it('putting the same manifest twice is harmless', async () => {
-      await index.putManifest(manifest('app', d(10), { tag: 'a' }));
-      await index.putManifest(manifest('app', d(10), { tag: 'b' }));
+      await put(index, manifest('app', d(10), { tag: 'a' }));
+      await put(index, manifest('app', d(10), { tag: 'b' }));
       assert.deepEqual(await index.listTags('app', undefined, 10), ['a', 'b']);
     });
 
     it('deleting a manifest removes its tags and reports them', async () => {
-      await index.putManifest(manifest('app', d(10), { tag: 'a' }));
-      await index.putManifest(manifest('app', d(10), { tag: 'b' }));
-      await index.putManifest(manifest('app', d(11), { tag: 'c' }));
+      await put(index, manifest('app', d(10), { tag: 'a' }));
+      await put(index, manifest('app', d(10), { tag: 'b' }));
+      await put(index, manifest('app', d(11), { tag: 'c' }));
       assert.deepEqual(await index.deleteManifest('app', d(10)), ['a', 'b']);
       assert.equal(await index.deleteManifest('app', d(10)), undefined);
       assert.deepEqual(await index.listTags('app', undefined, 10), ['c']);
@@ -64,7 +69,7 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
     });
 
     it('deletes a tag alone', async () => {
-      await index.putManifest(manifest('app', d(10), { tag: 'a' }));
+      await put(index, manifest('app', d(10), { tag: 'a' }));
       assert.equal(await index.deleteTag('app', 'a'), true);
       assert.equal(await index.deleteTag('app', 'a'), false);
       assert.ok(await index.getManifest('app', d(10)));
@@ -72,7 +77,7 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
 
     it('pages tags and repositories in byte order', async () => {
       const tags = ['B', 'a', 'a-1', 'a.1', 'a_1', 'latest', 'v1', 'v10', 'v2'];
-      for (const tag of tags) await index.putManifest(manifest('app', d(10), { tag }));
+      for (const tag of tags) await put(index, manifest('app', d(10), { tag }));
       const sorted = [...tags].sort();
       assert.deepEqual(await index.listTags('app', undefined, 100), sorted);
       assert.deepEqual(await index.listTags('app', undefined, 3), sorted.slice(0, 3));
@@ -87,9 +92,9 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
 
     it('finds referrers by subject, filtered by artifact type', async () => {
       const subject = d(50);
-      await index.putManifest(manifest('app', d(60), { subject, artifactType: 'application/vnd.example.sbom', annotations: { 'x': 'y' } }));
-      await index.putManifest(manifest('app', d(61), { subject, artifactType: 'application/vnd.example.sig' }));
-      await index.putManifest(manifest('other', d(62), { subject, artifactType: 'application/vnd.example.sig' }));
+      await put(index, manifest('app', d(60), { subject, artifactType: 'application/vnd.example.sbom', annotations: { 'x': 'y' } }));
+      await put(index, manifest('app', d(61), { subject, artifactType: 'application/vnd.example.sig' }));
+      await put(index, manifest('other', d(62), { subject, artifactType: 'application/vnd.example.sig' }));
       const all = await index.listReferrers('app', subject);
       assert.deepEqual(all.map((r) => r.digest), [d(60), d(61)]);
       assert.deepEqual(all[0]?.annotations, { x: 'y' });
@@ -100,8 +105,67 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.deepEqual((await index.listReferrers('app', subject)).map((r) => r.digest), [d(61)]);
     });
 
+    it('checks references inside the manifest transaction', async () => {
+      const write = manifest('app', d(10), { blobs: [d(1), d(2)], children: [d(20)] });
+      assert.deepEqual(await index.putManifest(write), { kind: 'missing', digests: [d(1), d(2), d(20)] });
+      await index.addBlob('app', d(1), 1);
+      await index.addBlob('app', d(2), 1);
+      await index.addBlob('other', d(20), 1);
+      assert.deepEqual(await index.putManifest(write), { kind: 'missing', digests: [d(20)] }, 'a child must be a manifest of the same repository');
+      await put(index, manifest('app', d(20), { blobs: [d(1)] }));
+      assert.deepEqual(await index.putManifest(write), { kind: 'stored' });
+      assert.equal(await index.getManifest('app', d(10)).then((m) => m?.size), 100);
+    });
+
+    it('a blob being deleted cannot be linked or stored as a manifest until the deletion ends', async () => {
+      const future = new Date(Date.now() + 60_000); // every link counts as old
+      await index.addBlob('app', d(1), 1);
+      assert.equal(await index.isBlobLive(d(1), future), false);
+      assert.deepEqual(await index.beginBlobDeletion(d(1), future), ['app']);
+      assert.equal(await index.repositoryBlobSize('app', d(1)), undefined, 'its links are gone');
+      assert.equal(await index.beginBlobDeletion(d(1), future), undefined, 'a second collector does not take it');
+      assert.equal(await index.addBlob('other', d(1), 1), 'deleting');
+      assert.deepEqual(await index.putManifest(manifest('app', d(1), { blobs: [] })), { kind: 'deleting' });
+      await index.endBlobDeletion(d(1));
+      assert.equal(await index.addBlob('other', d(1), 1), 'linked');
+    });
+
+    it('keeps a blob that a manifest references or that was linked within the grace period', async () => {
+      const past = new Date(Date.now() - 60_000);
+      const future = new Date(Date.now() + 60_000);
+      await index.addBlob('app', d(1), 1);
+      assert.equal(await index.isBlobLive(d(1), past), true, 'a fresh link is within the grace period');
+      assert.equal(await index.beginBlobDeletion(d(1), past), undefined);
+      await index.addBlob('app', d(2), 1);
+      await put(index, manifest('app', d(10), { blobs: [d(2)] }));
+      assert.equal(await index.isBlobLive(d(2), future), true, 'referenced by a manifest');
+      assert.equal(await index.isBlobLive(d(10), future), true, 'a manifest itself');
+      assert.equal(await index.beginBlobDeletion(d(2), future), undefined);
+      assert.deepEqual(await index.unusedLayerLinks(future), [{ repository: 'app', digest: d(1) }]);
+      assert.equal(await index.removeLayerLinkIfUnused('app', d(2), future), false, 'a used link stays');
+      assert.equal(await index.removeLayerLinkIfUnused('app', d(1), future), true);
+    });
+
+    it('finds manifests no tag reaches, through index children and referrers', async () => {
+      const future = new Date(Date.now() + 60_000);
+      await put(index, manifest('app', d(11)));
+      await put(index, manifest('app', d(12)));
+      await put(index, manifest('app', d(10), { mediaType: MediaType.ociIndex, blobs: [], children: [d(11)], tag: 'latest' }));
+      await put(index, manifest('app', d(13), { subject: d(10), artifactType: 'application/vnd.example.sig' }));
+      await put(index, manifest('app', d(14), { subject: d(12), artifactType: 'application/vnd.example.sig' }));
+      const withReferrers = await index.unreachableManifests(future, true);
+      assert.deepEqual(withReferrers.map((m) => m.digest), [d(12), d(14)]);
+      const without = await index.unreachableManifests(future, false);
+      assert.deepEqual(without.map((m) => m.digest), [d(12), d(13), d(14)]);
+      assert.deepEqual(await index.unreachableManifests(new Date(Date.now() - 60_000), true), [], 'all within the grace period');
+      assert.equal(await index.deleteManifestIfUnreachable('app', d(11), future, true), false, 'a child of a tagged index stays');
+      assert.equal(await index.deleteManifestIfUnreachable('app', d(12), future, true), true);
+      await put(index, manifest('app', d(14), { subject: d(12), tag: 'sig' }));
+      assert.equal(await index.deleteManifestIfUnreachable('app', d(14), future, true), false, 'tagged since it was listed');
+    });
+
     it('clear empties everything', async () => {
-      await index.putManifest(manifest('app', d(10), { tag: 'a' }));
+      await put(index, manifest('app', d(10), { tag: 'a' }));
       await index.addBlob('app', d(1), 1);
       await index.clear();
       assert.deepEqual(await index.listRepositories(undefined, 10), []);

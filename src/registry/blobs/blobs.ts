@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { RegistryError } from '../errors.ts';
 import type { Digest } from '../model/digest.ts';
 import type { RegistryContext } from '../context.ts';
+import type { LinkResult } from '../ports.ts';
 
 export class Blobs {
   constructor(private readonly ctx: RegistryContext) {}
@@ -45,13 +46,13 @@ export class Blobs {
       size = await this.ctx.storage.blobSize(digest);
     }
     if (size === undefined) return false;
-    await this.link(repository, digest, size);
-    return true;
+    // A blob that garbage collection is deleting right now cannot be mounted: the client uploads it instead.
+    return (await this.link(repository, digest, size)) === 'linked';
   }
 
   /** Makes a stored blob part of a repository: the link file first, then the index. */
-  async link(repository: string, digest: Digest, size: number): Promise<void> {
+  async link(repository: string, digest: Digest, size: number): Promise<LinkResult> {
     await this.ctx.storage.linkLayer(repository, digest);
-    await this.ctx.index.addBlob(repository, digest.value, size);
+    return this.ctx.index.addBlob(repository, digest.value, size);
   }
 }

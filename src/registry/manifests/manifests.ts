@@ -9,6 +9,7 @@ import type { Reference } from '../model/reference.ts';
 import type { RegistryContext } from '../context.ts';
 import type { ManifestRecord } from '../ports.ts';
 import { parseManifest } from './parse-manifest.ts';
+import { retryWhileDeleting } from '../gc/wait-for-deletion.ts';
 
 export interface StoredManifest extends ManifestRecord {
   body: Buffer;
@@ -46,21 +47,9 @@ export class Manifests {
     }
     const parsed = parseManifest(body, contentType);
     const digest = this.verifyDigest(body, reference);
-
-    const missingBlobs = await this.ctx.index.missingBlobs(repository, parsed.blobs);
-    const missingChildren = await this.ctx.index.missingManifests(repository, parsed.children);
-    const missing = [...missingBlobs, ...missingChildren];
-    if (missing.length > 0) {
-      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length} unknown blob(s) or manifest(s) in ${repository}`, {
-        digests: missing.slice(0, 100),
-      });
-    }
-
-    await this.ctx.storage.putBlob(digest, body);
-    await this.ctx.storage.linkRevision(repository, digest);
     const tag = reference.kind === 'tag' ? reference.tag : undefined;
-    if (tag !== undefined) await this.ctx.storage.writeTag(repository, tag, digest);
-    await this.ctx.index.putManifest({
+
+    const write = {
       repository,
       digest: digest.value,
       mediaType: parsed.mediaType,
@@ -71,7 +60,21 @@ export class Manifests {
       ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
       ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
       ...(tag !== undefined ? { tag } : {}),
-    });
+    };
+    // Bytes first; then one index transaction that also checks every reference (so a concurrent garbage
+    // collection cannot take one away in between); then the reference-layout links.
+    const result = await retryWhileDeleting(async () => {
+      await this.ctx.storage.putBlob(digest, body);
+      const outcome = await this.ctx.index.putManifest(write);
+      return outcome.kind === 'deleting' ? 'deleting' : outcome;
+    }, digest.value);
+    if (result.kind === 'missing') {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${result.digests.length} unknown blob(s) or manifest(s) in ${repository}`, {
+        digests: result.digests.slice(0, 100),
+      });
+    }
+    await this.ctx.storage.linkRevision(repository, digest);
+    if (tag !== undefined) await this.ctx.storage.writeTag(repository, tag, digest);
     return { digest: digest.value, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
   }
 

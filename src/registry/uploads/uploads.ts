@@ -13,6 +13,7 @@ import type { ByteRange } from '../model/byte-range.ts';
 import type { RegistryContext } from '../context.ts';
 import type { Blobs } from '../blobs/blobs.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
+import { retryWhileDeleting } from '../gc/wait-for-deletion.ts';
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_CACHED_HASHES = 1024;
@@ -69,9 +70,8 @@ export class Uploads {
           size,
         });
       }
-      await this.ctx.storage.commitUpload(repository, id, digest);
       this.hashes.delete(id);
-      await this.blobs.link(repository, digest, size);
+      await this.publish(repository, id, digest, size);
       return size;
     });
   }
@@ -80,6 +80,25 @@ export class Uploads {
     await this.status(repository, id);
     this.hashes.delete(id);
     await this.ctx.storage.deleteUpload(repository, id);
+  }
+
+  /**
+   * Makes verified upload bytes the blob `digest` in the repository, safely against a concurrent garbage
+   * collection: while the blob's bytes already exist the upload keeps its own copy until the link is
+   * accepted; if a collector is deleting those bytes, the link is refused, and once the collector is done
+   * the upload's copy becomes the blob.
+   */
+  private async publish(repository: string, id: string, digest: Digest, size: number): Promise<void> {
+    const { storage } = this.ctx;
+    await retryWhileDeleting(async () => {
+      if ((await storage.blobSize(digest)) === undefined) {
+        await storage.commitUpload(repository, id, digest); // our bytes become the blob
+        return retryWhileDeleting(() => this.blobs.link(repository, digest, size), digest.value);
+      }
+      const result = await this.blobs.link(repository, digest, size);
+      if (result === 'linked') await storage.deleteUpload(repository, id);
+      return result;
+    }, digest.value);
   }
 
   private async status(repository: string, id: string): Promise<{ size: number; startedAt: Date }> {
