@@ -105,8 +105,13 @@ export class DriverRegistryStorage implements RegistryStorage {
     }
   }
 
+  /**
+   * Deletes only the blob's data file: one atomic step. Removing its directory recursively could take
+   * with it a copy that an upload moves in at that very moment (the collector's mark is still set then,
+   * and the upload is waiting to link the bytes it just moved). The empty directory stays.
+   */
   deleteBlob(digest: Digest): Promise<void> {
-    return this.driver.delete(layout.blobDirectory(digest));
+    return this.driver.delete(layout.blobDataPath(digest));
   }
 
   async listUploads(repository: string): Promise<Array<{ id: string; startedAt: Date }>> {

@@ -48,6 +48,19 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(path: string, data: Uint8Array): Promise<void> {
     const full = this.full(path);
     const dir = dirname(full);
+    // A concurrent delete of a parent directory (e.g. a tag removed while it is rewritten) can pull the
+    // directory away between mkdir and rename: make it again and retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.writeThenRename(full, dir, data);
+        return;
+      } catch (error) {
+        if (!isMissing(error) || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  private async writeThenRename(full: string, dir: string, data: Uint8Array): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
     const temp = `${full}.tmp-${randomBytes(6).toString('hex')}`;
     const handle = await fs.open(temp, 'w');
@@ -138,7 +151,8 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async delete(path: string): Promise<void> {
-    await fs.rm(this.full(path), { recursive: true, force: true });
+    // maxRetries: a concurrent writer may add a file while the tree is being removed (ENOTEMPTY).
+    await fs.rm(this.full(path), { recursive: true, force: true, maxRetries: 5, retryDelay: 5 });
   }
 }
 
