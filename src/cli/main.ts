@@ -3,11 +3,17 @@
 import { Command } from 'commander';
 import { serveCommand } from './serve.ts';
 import { reindexCommand } from './reindex.ts';
+import { configCommand } from './config-check.ts';
+import { userCommand } from './user.ts';
 import { gcCommand } from './gc.ts';
+import { scrubCommand } from './scrub.ts';
 
 const program = new Command();
 program.name('pier').description('Pier: an OCI / Docker Registry v2 container image registry').version('0.1.0');
 program.addCommand(serveCommand());
 program.addCommand(reindexCommand());
+program.addCommand(configCommand());
+program.addCommand(userCommand());
 program.addCommand(gcCommand());
+program.addCommand(scrubCommand());
 await program.parseAsync(process.argv);

@@ -46,6 +46,8 @@ export interface RegistryStorage {
   // Walking, for rebuilding the index from storage and for garbage collection.
   listBlobs(): AsyncIterable<{ digest: Digest; size: number; modifiedAt: Date }>;
   deleteBlob(digest: Digest): Promise<void>;
+  /** Moves a blob's bytes out of the content store (to pier/quarantine/), for an operator to inspect. */
+  quarantineBlob(digest: Digest): Promise<void>;
   listUploads(repository: string): Promise<Array<{ id: string; startedAt: Date }>>;
   listRepositories(): AsyncIterable<string>;
   listTags(repository: string): Promise<Array<{ tag: string; digest: Digest }>>;
@@ -76,6 +78,16 @@ export type PutManifestResult =
   | { kind: 'missing'; digests: string[] }
   /** A garbage collection is deleting this manifest's bytes right now: store them again, then retry. */
   | { kind: 'deleting' };
+
+/** A quota scope: one repository, or every repository under a namespace (first path component). */
+export type UsageScope = { repository: string } | { namespace: string };
+
+export interface TagRecord {
+  tag: string;
+  digest: string;
+  /** When the tag was last moved. */
+  updatedAt: Date;
+}
 
 export interface ManifestWrite {
   repository: string;
@@ -119,10 +131,16 @@ export interface MetadataIndex {
   missingBlobs(repository: string, digests: string[]): Promise<string[]>;
 
   resolveTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
-  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** Deletes the tag (only if it still points at `expectedDigest`, when given). */
+  deleteTag(repository: string, tag: string, expectedDigest?: string): Promise<boolean>;
   /** Tags in lexical order after `after`, at most `limit`; undefined when the repository is unknown. */
   listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | undefined>;
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
+  /** Every tag of a repository with its digest and time (for retention); empty when unknown. */
+  tagRecords(repository: string): Promise<TagRecord[]>;
+  /** Bytes of the distinct blobs linked in the scope. */
+  usage(scope: UsageScope): Promise<number>;
+  blobInScope(scope: UsageScope, digest: string): Promise<boolean>;
   repositoryExists(repository: string): Promise<boolean>;
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerRecord[]>;
 

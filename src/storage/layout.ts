@@ -13,6 +13,9 @@
  *           ├── data                                             bytes received so far
  *           └── startedat                                        RFC 3339 start time
  *
+ * Pier keeps its own files beside that tree, under pier/: the SQLite index (filesystem storage only) and
+ * quarantine/<alg>/<hex>, where `pier scrub --repair` moves corrupt blobs.
+ *
  * Repository names may contain `/`, so `<name>` spans several directories; a directory is a repository
  * when it holds `_manifests` or `_layers`. Names, tags, digests and upload ids are validated before they
  * reach these functions; the driver's checkPath is the second guard.
@@ -41,3 +44,4 @@ export const uploadsPath = (name: string): string => `${REPOSITORIES}/${name}/_u
 export const uploadDataPath = (name: string, id: string): string => `${REPOSITORIES}/${name}/_uploads/${id}/data`;
 export const uploadStartedAtPath = (name: string, id: string): string => `${REPOSITORIES}/${name}/_uploads/${id}/startedat`;
 export const uploadDirectory = (name: string, id: string): string => `${REPOSITORIES}/${name}/_uploads/${id}`;
+export const quarantinePath = (d: Digest): string => `pier/quarantine/${d.algorithm}/${d.hex}`;

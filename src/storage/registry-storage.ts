@@ -114,6 +114,10 @@ export class DriverRegistryStorage implements RegistryStorage {
     return this.driver.delete(layout.blobDataPath(digest));
   }
 
+  quarantineBlob(digest: Digest): Promise<void> {
+    return this.driver.move(layout.blobDataPath(digest), layout.quarantinePath(digest));
+  }
+
   async listUploads(repository: string): Promise<Array<{ id: string; startedAt: Date }>> {
     const uploads: Array<{ id: string; startedAt: Date }> = [];
     for (const id of await this.driver.list(layout.uploadsPath(repository))) {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../../src/main/start-server.ts';
 import { createLogger } from '../../src/observability/logger.ts';
+import type { RegistryOptions } from '../../src/registry/context.ts';
 
 export interface RunningPier {
   url: string;
@@ -12,7 +13,7 @@ export interface RunningPier {
   close(): Promise<void>;
 }
 
-export async function startPier(opts: { dataDir?: string; deleteEnabled?: boolean; maxManifestBytes?: number } = {}): Promise<RunningPier> {
+export async function startPier(opts: { dataDir?: string } & Partial<RegistryOptions> = {}): Promise<RunningPier> {
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'pier-test-'));
   const logger = createLogger(process.env.PIER_TEST_LOG === '1' ? 'debug' : 'silent');
@@ -21,8 +22,8 @@ export async function startPier(opts: { dataDir?: string; deleteEnabled?: boolea
     listen: { host: '127.0.0.1', port: 0 },
     logger,
     registry: {
+      ...opts,
       deleteEnabled: opts.deleteEnabled ?? true,
-      ...(opts.maxManifestBytes !== undefined ? { maxManifestBytes: opts.maxManifestBytes } : {}),
     },
   });
   const host = `127.0.0.1:${running.port}`;

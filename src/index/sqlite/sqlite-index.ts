@@ -4,7 +4,7 @@
  * transaction instead of failing.
  */
 import Database from 'better-sqlite3';
-import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, ReferrerRecord } from '../../registry/ports.ts';
+import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
 import { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
 
@@ -129,7 +129,8 @@ export class SqliteIndex implements MetadataIndex {
     return toManifest(this.statements.resolveTag.get(repository, tag) as Row | undefined);
   }
 
-  async deleteTag(repository: string, tag: string): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, expectedDigest?: string): Promise<boolean> {
+    if (expectedDigest !== undefined) return this.statements.deleteTagIf.run(repository, tag, expectedDigest).changes > 0;
     return this.statements.deleteTag.run(repository, tag).changes > 0;
   }
 
@@ -141,6 +142,28 @@ export class SqliteIndex implements MetadataIndex {
 
   async listRepositories(after: string | undefined, limit: number): Promise<string[]> {
     return (this.statements.listRepositories.all(after ?? '', limit) as Row[]).map((r) => r.name as string);
+  }
+
+  async tagRecords(repository: string): Promise<TagRecord[]> {
+    return (this.statements.tagRecords.all(repository) as Row[]).map((r) => ({
+      tag: r.name as string,
+      digest: r.digest as string,
+      updatedAt: new Date(r.updated_at as number),
+    }));
+  }
+
+  async usage(scope: UsageScope): Promise<number> {
+    const row = ('repository' in scope
+      ? this.statements.usageOfRepository.get(scope.repository)
+      : this.statements.usageOfNamespace.get({ ns: scope.namespace, prefix: `${scope.namespace}/%` })) as Row;
+    return (row.total as number | null) ?? 0;
+  }
+
+  async blobInScope(scope: UsageScope, digest: string): Promise<boolean> {
+    const row = 'repository' in scope
+      ? this.statements.blobSize.get(scope.repository, digest)
+      : this.statements.blobInNamespace.get({ ns: scope.namespace, prefix: `${scope.namespace}/%`, digest });
+    return row !== undefined;
   }
 
   async repositoryExists(repository: string): Promise<boolean> {
@@ -284,7 +307,19 @@ function prepare(db: Database.Database) {
        WHERE t.repository_id = ${repo} AND t.name = ?`,
     ),
     deleteTag: db.prepare(`DELETE FROM tags WHERE repository_id = ${repo} AND name = ?`),
+    deleteTagIf: db.prepare(`DELETE FROM tags WHERE repository_id = ${repo} AND name = ? AND digest = ?`),
     listTags: db.prepare('SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?'),
+    tagRecords: db.prepare(`SELECT name, digest, updated_at FROM tags WHERE repository_id = ${repo} ORDER BY updated_at DESC, name`),
+    usageOfRepository: db.prepare(`SELECT SUM(size) AS total FROM repository_blobs WHERE repository_id = ${repo}`),
+    // LIKE is only a prefilter (it is case-insensitive and treats _ as a wildcard); substr makes it exact.
+    usageOfNamespace: db.prepare(
+      `SELECT SUM(size) AS total FROM (SELECT b.digest, MAX(b.size) AS size FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
+       WHERE r.name = @ns OR (r.name LIKE @prefix AND substr(r.name, 1, length(@ns) + 1) = @ns || '/') GROUP BY b.digest)`,
+    ),
+    blobInNamespace: db.prepare(
+      `SELECT 1 FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
+       WHERE (r.name = @ns OR (r.name LIKE @prefix AND substr(r.name, 1, length(@ns) + 1) = @ns || '/')) AND b.digest = @digest LIMIT 1`,
+    ),
     listRepositories: db.prepare('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
     referrers: db.prepare(
       `SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repository_id = ${repo} AND subject = ? ORDER BY digest`,

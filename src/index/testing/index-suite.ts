@@ -164,6 +164,31 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.equal(await index.deleteManifestIfUnreachable('app', d(14), future, true), false, 'tagged since it was listed');
     });
 
+    it('lists tags with their times, newest first', async () => {
+      await put(index, manifest('app', d(10), { tag: 'old' }));
+      await new Promise((r) => setTimeout(r, 5));
+      await put(index, manifest('app', d(11), { tag: 'new' }));
+      const records = await index.tagRecords('app');
+      assert.deepEqual(records.map((r) => [r.tag, r.digest]), [['new', d(11)], ['old', d(10)]]);
+      assert.ok(records[0]!.updatedAt.getTime() >= records[1]!.updatedAt.getTime());
+      assert.deepEqual(await index.tagRecords('missing'), []);
+    });
+
+    it('measures usage per repository and per namespace, each blob once', async () => {
+      await index.addBlob('team/a', d(1), 100);
+      await index.addBlob('team/b', d(1), 100);
+      await index.addBlob('team/b', d(2), 50);
+      await index.addBlob('team', d(3), 7);
+      await index.addBlob('teamx/c', d(4), 1000);
+      await index.addBlob('team_y/c', d(5), 1000);
+      assert.equal(await index.usage({ repository: 'team/b' }), 150);
+      assert.equal(await index.usage({ namespace: 'team' }), 157);
+      assert.equal(await index.usage({ namespace: 'nobody' }), 0);
+      assert.equal(await index.blobInScope({ namespace: 'team' }, d(2)), true);
+      assert.equal(await index.blobInScope({ namespace: 'team' }, d(4)), false);
+      assert.equal(await index.blobInScope({ repository: 'team/a' }, d(2)), false);
+    });
+
     it('clear empties everything', async () => {
       await put(index, manifest('app', d(10), { tag: 'a' }));
       await index.addBlob('app', d(1), 1);

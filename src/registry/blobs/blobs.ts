@@ -4,9 +4,13 @@ import { RegistryError } from '../errors.ts';
 import type { Digest } from '../model/digest.ts';
 import type { RegistryContext } from '../context.ts';
 import type { LinkResult } from '../ports.ts';
+import type { Quotas } from '../policies/quotas.ts';
 
 export class Blobs {
-  constructor(private readonly ctx: RegistryContext) {}
+  constructor(
+    private readonly ctx: RegistryContext,
+    private readonly quotas: Quotas,
+  ) {}
 
   /** Size of a blob in the repository; BLOB_UNKNOWN when it is not linked there. */
   async stat(repository: string, digest: Digest): Promise<number> {
@@ -46,8 +50,14 @@ export class Blobs {
       size = await this.ctx.storage.blobSize(digest);
     }
     if (size === undefined) return false;
+    await this.checkQuota(repository, digest, size);
     // A blob that garbage collection is deleting right now cannot be mounted: the client uploads it instead.
     return (await this.link(repository, digest, size)) === 'linked';
+  }
+
+  /** Throws DENIED when linking the blob would take the repository or its namespace over a quota. */
+  async checkQuota(repository: string, digest: Digest, size: number): Promise<void> {
+    if (this.quotas.enabled) await this.quotas.checkLink(this.ctx.index, repository, digest.value, size);
   }
 
   /** Makes a stored blob part of a repository: the link file first, then the index. */

@@ -10,6 +10,7 @@ import type { RegistryContext } from '../context.ts';
 import type { ManifestRecord } from '../ports.ts';
 import { parseManifest } from './parse-manifest.ts';
 import { retryWhileDeleting } from '../gc/wait-for-deletion.ts';
+import type { TagImmutability } from '../policies/immutability.ts';
 
 export interface StoredManifest extends ManifestRecord {
   body: Buffer;
@@ -21,7 +22,10 @@ export interface PutResult {
 }
 
 export class Manifests {
-  constructor(private readonly ctx: RegistryContext) {}
+  constructor(
+    private readonly ctx: RegistryContext,
+    private readonly immutability: TagImmutability,
+  ) {}
 
   /** The manifest's digest, media type and size, without its bytes. */
   async describe(repository: string, reference: Reference): Promise<ManifestRecord> {
@@ -48,6 +52,10 @@ export class Manifests {
     const parsed = parseManifest(body, contentType);
     const digest = this.verifyDigest(body, reference);
     const tag = reference.kind === 'tag' ? reference.tag : undefined;
+    if (tag !== undefined && this.immutability.ruleFor(repository, tag)) {
+      const current = await this.ctx.index.resolveTag(repository, tag);
+      if (current && current.digest !== digest.value) this.immutability.check(repository, tag, 'moved');
+    }
 
     const write = {
       repository,
@@ -82,9 +90,13 @@ export class Manifests {
   async delete(repository: string, reference: Reference): Promise<void> {
     if (!this.ctx.options.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry (storage.delete.enabled)');
     if (reference.kind === 'tag') {
+      this.immutability.check(repository, reference.tag, 'deleted');
       if (!(await this.ctx.index.deleteTag(repository, reference.tag))) throw unknownManifest(repository, reference);
       await this.ctx.storage.removeTag(repository, reference.tag);
       return;
+    }
+    for (const record of await this.ctx.index.tagRecords(repository)) {
+      if (record.digest === reference.digest.value) this.immutability.check(repository, record.tag, 'deleted');
     }
     const tags = await this.ctx.index.deleteManifest(repository, reference.digest.value);
     if (tags === undefined) throw unknownManifest(repository, reference);

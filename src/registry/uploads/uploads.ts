@@ -71,6 +71,12 @@ export class Uploads {
         });
       }
       this.hashes.delete(id);
+      try {
+        await this.blobs.checkQuota(repository, digest, size);
+      } catch (error) {
+        await this.ctx.storage.deleteUpload(repository, id);
+        throw error;
+      }
       await this.publish(repository, id, digest, size);
       return size;
     });
