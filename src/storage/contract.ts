@@ -39,7 +39,11 @@ export interface StorageDriver {
   readonly name: string;
   stat(path: string): Promise<FileInfo | undefined>;
   getContent(path: string): Promise<Buffer | undefined>;
-  putContent(path: string, data: Uint8Array): Promise<void>;
+  /**
+   * Writes a whole file atomically. `durable: false` allows skipping the flush to stable storage (for
+   * bookkeeping that a power failure may lose without harm, e.g. an upload's start time).
+   */
+  putContent(path: string, data: Uint8Array, options?: { durable?: boolean }): Promise<void>;
   /** Streams `[start, end]` (inclusive) or the whole file; undefined when the path does not exist. */
   reader(path: string, range?: { start: number; end: number }): Promise<Readable | undefined>;
   appendWriter(path: string): Promise<AppendWriter>;

@@ -58,7 +58,8 @@ export class DriverRegistryStorage implements RegistryStorage {
   }
 
   createUpload(repository: string, id: string, startedAt: Date): Promise<void> {
-    return this.driver.putContent(layout.uploadStartedAtPath(repository, id), Buffer.from(startedAt.toISOString()));
+    // Bookkeeping only: a session lost to a power failure is simply started again by the client.
+    return this.driver.putContent(layout.uploadStartedAtPath(repository, id), Buffer.from(startedAt.toISOString()), { durable: false });
   }
 
   async uploadStatus(repository: string, id: string): Promise<{ size: number; startedAt: Date } | undefined> {

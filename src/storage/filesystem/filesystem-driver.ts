@@ -45,14 +45,15 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async putContent(path: string, data: Uint8Array): Promise<void> {
+  async putContent(path: string, data: Uint8Array, options: { durable?: boolean } = {}): Promise<void> {
+    const durable = options.durable ?? true;
     const full = this.full(path);
     const dir = dirname(full);
     // A concurrent delete of a parent directory (e.g. a tag removed while it is rewritten) can pull the
     // directory away between mkdir and rename: make it again and retry.
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.writeThenRename(full, dir, data);
+        await this.writeThenRename(full, dir, data, durable);
         return;
       } catch (error) {
         if (!isMissing(error) || attempt >= 5) throw error;
@@ -60,13 +61,13 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  private async writeThenRename(full: string, dir: string, data: Uint8Array): Promise<void> {
+  private async writeThenRename(full: string, dir: string, data: Uint8Array, durable: boolean): Promise<void> {
     await fs.mkdir(dir, { recursive: true });
     const temp = `${full}.tmp-${randomBytes(6).toString('hex')}`;
     const handle = await fs.open(temp, 'w');
     try {
       await handle.writeFile(data);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -76,7 +77,7 @@ export class FilesystemDriver implements StorageDriver {
       await fs.rm(temp, { force: true });
       throw error;
     }
-    await syncDirectory(dir);
+    if (durable) await syncDirectory(dir);
   }
 
   async reader(path: string, range?: { start: number; end: number }): Promise<Readable | undefined> {
