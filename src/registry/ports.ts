@@ -13,6 +13,7 @@ export interface UploadAppender {
   readonly startSize: number;
   write(chunk: Buffer): Promise<void>;
   commit(): Promise<void>;
+  /** Discards what this appender wrote: the session is back to startSize. */
   abort(): Promise<void>;
 }
 
@@ -162,6 +163,13 @@ export interface MetadataIndex {
    */
   beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined>;
   endBlobDeletion(digest: string): Promise<void>;
+
+  /**
+   * Takes (or renews) the write lock of an upload session for `owner`, valid for `ttlMs`; false when
+   * another owner holds it. Serialises chunks across processes that share the data directory.
+   */
+  lockUpload(id: string, owner: string, ttlMs: number): Promise<boolean>;
+  unlockUpload(id: string, owner: string): Promise<void>;
 
   /** Removes everything; used before a rebuild. */
   clear(): Promise<void>;

@@ -31,7 +31,7 @@ export interface AppendWriter {
   write(chunk: Buffer): Promise<void>;
   /** Flushes and makes durable everything written; the writer cannot be used afterwards. */
   commit(): Promise<void>;
-  /** Releases the writer; bytes already written may or may not remain. */
+  /** Discards everything this writer wrote (the file is back to startSize) and releases it. */
   abort(): Promise<void>;
 }
 

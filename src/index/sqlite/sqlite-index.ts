@@ -227,6 +227,15 @@ export class SqliteIndex implements MetadataIndex {
     this.statements.endDeletion.run(digest);
   }
 
+  async lockUpload(id: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    return this.statements.lockUpload.run(id, owner, now + ttlMs, owner, now).changes > 0;
+  }
+
+  async unlockUpload(id: string, owner: string): Promise<void> {
+    this.statements.unlockUpload.run(id, owner);
+  }
+
   async clear(): Promise<void> {
     this.db.transaction(() => {
       for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions']) this.db.exec(`DELETE FROM ${table}`);
@@ -320,6 +329,13 @@ function prepare(db: Database.Database) {
       `SELECT 1 FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
        WHERE (r.name = @ns OR (r.name LIKE @prefix AND substr(r.name, 1, length(@ns) + 1) = @ns || '/')) AND b.digest = @digest LIMIT 1`,
     ),
+    // Inserts the lock, or takes it over when it is ours or has expired; otherwise changes nothing.
+    lockUpload: db.prepare(
+      `INSERT INTO upload_locks (id, owner, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+       WHERE upload_locks.owner = ? OR upload_locks.expires_at < ?`,
+    ),
+    unlockUpload: db.prepare('DELETE FROM upload_locks WHERE id = ? AND owner = ?'),
     listRepositories: db.prepare('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
     referrers: db.prepare(
       `SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repository_id = ${repo} AND subject = ? ORDER BY digest`,

@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS blob_deletions (
   digest TEXT PRIMARY KEY,
   started_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- who is writing to an upload session right now (processes sharing the data directory take turns)
+CREATE TABLE IF NOT EXISTS upload_locks (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS manifests (
   repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
   digest TEXT NOT NULL,

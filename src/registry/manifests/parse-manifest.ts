@@ -123,8 +123,8 @@ function guessUntypedOciType(json: Record<string, unknown>): string | undefined 
 function parseImageManifest(json: Record<string, unknown>, mediaType: ManifestMediaType): ParsedManifest {
   if (json.manifests !== undefined) return invalid('an image manifest must not have "manifests"');
   const config = parseDescriptor(json.config, 'config');
+  if (!Array.isArray(json.layers)) return invalid('layers is required and must be a list');
   const layers = descriptorList(json.layers, 'layers');
-  if (mediaType === MediaType.dockerManifest && json.layers === undefined) return invalid('layers is required');
   if (json.artifactType !== undefined && (typeof json.artifactType !== 'string' || !isWellFormedMediaType(json.artifactType))) {
     return invalid('artifactType is malformed');
   }
@@ -146,7 +146,7 @@ function parseImageManifest(json: Record<string, unknown>, mediaType: ManifestMe
 }
 
 function parseIndex(json: Record<string, unknown>, mediaType: ManifestMediaType): ParsedManifest {
-  if (json.manifests === undefined) return invalid('an index must have "manifests"');
+  if (!Array.isArray(json.manifests)) return invalid('an index must have a "manifests" list');
   if (json.config !== undefined || json.layers !== undefined) return invalid('an index must not have "config" or "layers"');
   const manifests = descriptorList(json.manifests, 'manifests');
   if (json.artifactType !== undefined && (typeof json.artifactType !== 'string' || !isWellFormedMediaType(json.artifactType))) {

@@ -17,6 +17,8 @@ import { retryWhileDeleting } from '../gc/wait-for-deletion.ts';
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_CACHED_HASHES = 1024;
+/** How long a process's write lock on a session lasts unless renewed (it is renewed while writing). */
+const LOCK_TTL_MS = 60_000;
 
 export interface ChunkBody {
   /** The request body; consumed as it arrives, never buffered whole. */
@@ -30,6 +32,8 @@ export interface ChunkBody {
 export class Uploads {
   private readonly hashes = new Map<string, { size: number; hash: Hash }>();
   private readonly locks = new KeyedMutex();
+  /** Identifies this process as the holder of session write locks in the shared index. */
+  private readonly owner = randomUUID();
 
   constructor(
     private readonly ctx: RegistryContext,
@@ -48,7 +52,7 @@ export class Uploads {
   }
 
   async append(repository: string, id: string, body: ChunkBody): Promise<number> {
-    return this.locks.run(id, async () => {
+    return this.exclusive(repository, id, async () => {
       await this.status(repository, id);
       return this.appendUnlocked(repository, id, body);
     });
@@ -56,7 +60,7 @@ export class Uploads {
 
   /** Appends an optional last chunk, verifies the digest and makes the blob visible. Returns its size. */
   async complete(repository: string, id: string, digest: Digest, body?: ChunkBody): Promise<number> {
-    return this.locks.run(id, async () => {
+    return this.exclusive(repository, id, async () => {
       await this.status(repository, id);
       if (body) await this.appendUnlocked(repository, id, body);
       const size = await this.size(repository, id);
@@ -107,6 +111,29 @@ export class Uploads {
     }, digest.value);
   }
 
+  /**
+   * Runs `work` as the only writer of the session: one at a time within this process (a mutex), and
+   * across processes sharing the data directory (a lock row in the index, renewed while work runs).
+   * A request that finds another writing gets 416 with the session's current size.
+   */
+  private async exclusive<T>(repository: string, id: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(id, async () => {
+      const { index } = this.ctx;
+      if (!(await index.lockUpload(id, this.owner, LOCK_TTL_MS))) {
+        const size = (await this.ctx.storage.uploadStatus(repository, id))?.size ?? 0;
+        throw new RegistryError('RANGE_INVALID', 'another request is writing to this upload session', { uuid: id }, { size });
+      }
+      const renew = setInterval(() => void index.lockUpload(id, this.owner, LOCK_TTL_MS).catch(() => undefined), LOCK_TTL_MS / 3);
+      renew.unref();
+      try {
+        return await work();
+      } finally {
+        clearInterval(renew);
+        await index.unlockUpload(id, this.owner);
+      }
+    });
+  }
+
   private async status(repository: string, id: string): Promise<{ size: number; startedAt: Date }> {
     const unknown = () => new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { uuid: id.slice(0, 64) });
     if (!UPLOAD_ID.test(id)) throw unknown();
@@ -129,16 +156,22 @@ export class Uploads {
     if (cached && cached.size !== writer.startSize) cached = undefined;
     if (!cached && writer.startSize === 0) cached = { size: 0, hash: newHash('sha256') };
     this.hashes.delete(id);
+    // With Content-Range, the chunk must be exactly that long even when streamed without Content-Length.
+    const expected = range ? range.end - range.start + 1 : undefined;
+    const rangeMismatch = (got: number) =>
+      new RegistryError('RANGE_INVALID', `Content-Range announced ${expected} bytes, the body had ${got}`, { range }, { size: writer.startSize });
     let written = 0;
     try {
       for await (const chunk of body.stream) {
-        cached?.hash.update(chunk);
         written += chunk.length;
+        if (expected !== undefined && written > expected) throw rangeMismatch(written);
+        cached?.hash.update(chunk);
         await writer.write(chunk);
       }
       if (length !== undefined && written !== length) {
         throw new RegistryError('SIZE_INVALID', `received ${written} bytes, Content-Length said ${length}`);
       }
+      if (expected !== undefined && written !== expected) throw rangeMismatch(written);
       await writer.commit();
     } catch (error) {
       await writer.abort();

@@ -127,7 +127,11 @@ export class FilesystemDriver implements StorageDriver {
         if (closed) return;
         closed = true;
         pending = [];
-        await handle.close();
+        try {
+          await handle.truncate(startSize);
+        } finally {
+          await handle.close();
+        }
       },
     };
   }

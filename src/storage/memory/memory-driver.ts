@@ -58,7 +58,10 @@ export class MemoryDriver implements StorageDriver {
         closed = true;
       },
       async abort(): Promise<void> {
+        if (closed) return;
         closed = true;
+        const current = files.get(path)?.data ?? Buffer.alloc(0);
+        files.set(path, { data: current.subarray(0, startSize), modifiedAt: new Date() });
       },
     };
   }

@@ -75,6 +75,17 @@ export function runDriverSuite(name: string, create: () => Promise<DriverFixture
       assert.equal((await driver.stat('u/data'))?.size, 11);
     });
 
+    it('an aborted append leaves the file as it was', async () => {
+      const first = await driver.appendWriter('u/data');
+      await first.write(Buffer.from('kept'));
+      await first.commit();
+      const second = await driver.appendWriter('u/data');
+      await second.write(Buffer.alloc(3 * 1024 * 1024, 1)); // more than any write batch
+      await second.write(Buffer.from('tail'));
+      await second.abort();
+      assert.equal((await driver.getContent('u/data'))?.toString(), 'kept');
+    });
+
     it('lists direct children sorted, without temporary files', async () => {
       await driver.putContent('dir/b/file', Buffer.from('1'));
       await driver.putContent('dir/a', Buffer.from('2'));
