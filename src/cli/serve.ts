@@ -1,36 +1,101 @@
-/** `pier serve`: run the registry. Flags win over REGISTRY_* environment variables, which win over defaults. */
+/**
+ * `pier serve [config.yml]`: run the registry. The configuration file uses the reference registry's format
+ * (`--config FILE`, the positional argument, or REGISTRY_CONFIGURATION_PATH as with registry:2); REGISTRY_*
+ * environment variables override it, and flags override both. SIGHUP re-reads the TLS certificate and key.
+ */
 import { Command } from 'commander';
-import { createLogger } from '../observability/logger.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
 import { startServer } from '../main/start-server.ts';
-import { parseListenAddress } from '../config/listen-address.ts';
-import { resolveServeSettings } from '../config/serve-settings.ts';
+import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
+import { ConfigError, formatProblem } from '../config/load.ts';
+
+interface Flags {
+  config?: string;
+  addr?: string;
+  data?: string;
+  delete?: boolean;
+  logLevel?: string;
+  drainTimeout?: string;
+  shutdownDelay?: string;
+}
 
 export function serveCommand(): Command {
   return new Command('serve')
     .description('serve the registry API')
-    .option('--addr <addr>', 'listen address, host:port or :port (env REGISTRY_HTTP_ADDR; default :5000)')
-    .option('--data <dir>', 'data directory, the reference registry\'s rootdirectory (env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY; default ./data)')
-    .option('--delete', 'allow deleting manifests, tags and blobs (env REGISTRY_STORAGE_DELETE_ENABLED=true)')
-    .option('--log-level <level>', 'trace, debug, info, warn, error (env REGISTRY_LOG_LEVEL; default info)')
-    .option('--drain-timeout <seconds>', 'on SIGTERM, how long requests in flight may finish (default 30)', '30')
-    .option('--shutdown-delay <seconds>', 'on SIGTERM, keep serving this long with /readyz at 503 before closing the listener (default 0)', '0')
-    .action(async (flags: { addr?: string; data?: string; delete?: boolean; logLevel?: string; drainTimeout: string; shutdownDelay: string }) => {
-      const settings = resolveServeSettings(flags, process.env);
-      const logger = createLogger(settings.logLevel);
-      const listen = parseListenAddress(settings.addr);
-      const drainTimeoutMs = seconds(flags.drainTimeout, '--drain-timeout');
-      const shutdownDelayMs = seconds(flags.shutdownDelay, '--shutdown-delay');
-      const running = await startServer({
-        dataDir: settings.dataDir,
-        listen,
-        logger,
-        registry: { deleteEnabled: settings.deleteEnabled },
-        drainTimeoutMs,
-        shutdownDelayMs,
+    .argument('[config]', 'configuration file (same as --config)')
+    .option('--config <file>', "configuration file in the reference registry's config.yml format (env REGISTRY_CONFIGURATION_PATH)")
+    .option('--addr <addr>', 'listen address, host:port or :port (http.addr; env REGISTRY_HTTP_ADDR; default :5000)')
+    .option('--data <dir>', 'data directory (storage.filesystem.rootdirectory; env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY; default ./data without a config file)')
+    .option('--delete', 'allow deleting manifests, tags and blobs (storage.delete.enabled; env REGISTRY_STORAGE_DELETE_ENABLED=true)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (log.level; env REGISTRY_LOG_LEVEL; default info)')
+    .option('--drain-timeout <seconds>', 'on SIGTERM, how long requests in flight may finish (http.draintimeout; default 30)')
+    .option('--shutdown-delay <seconds>', 'on SIGTERM, keep serving this long with /readyz at 503 before closing the listener (http.shutdowndelay; default 0)')
+    .action(async (positional: string | undefined, flags: Flags) => {
+      const configFile = flags.config ?? positional ?? process.env.REGISTRY_CONFIGURATION_PATH;
+      let settings: ServeSettings;
+      try {
+        settings = resolveServeSettings(flags, process.env, configFile);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        process.stderr.write(`pier: invalid configuration${configFile ? ` (${configFile})` : ''}:\n${error.problems.map((p) => `  ${formatProblem(p)}\n`).join('')}`);
+        process.exit(2);
+      }
+      const base = createLogger(settings.logLevel);
+      const logger: Logger = Object.keys(settings.logFields).length > 0 ? base.child(settings.logFields) : base;
+      for (const notice of settings.notices) logger[notice.level]({ key: notice.key }, notice.message);
+      const { config } = settings;
+      const authConfigured = config.auth.htpasswd !== undefined || config.auth.token !== undefined;
+      let running: Awaited<ReturnType<typeof startServer>>;
+      try {
+        running = await startServer({
+          dataDir: settings.dataDir,
+          listen: settings.listen,
+          logger,
+          registry: { deleteEnabled: settings.deleteEnabled },
+          drainTimeoutMs: settings.drainTimeoutMs,
+          shutdownDelayMs: settings.shutdownDelayMs,
+          ...(settings.tls ? { tls: settings.tls } : {}),
+          readOnly: settings.readOnly,
+          headers: settings.headers,
+          ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
+          ...(settings.uploadPurging ? { maintenance: { uploadPurging: settings.uploadPurging } } : {}),
+        });
+      } catch (error) {
+        logger.fatal({ err: (error as Error).message }, 'cannot start');
+        process.exit(1);
+      }
+      const host = settings.listen.host;
+      const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+      if (!settings.tls && !loopback) {
+        logger.warn(
+          { addr: settings.addr },
+          authConfigured
+            ? 'INSECURE: serving plain HTTP on a non-loopback address with authentication: passwords and tokens cross the network in clear text. Configure http.tls'
+            : 'INSECURE: serving plain HTTP on a non-loopback address: configure http.tls before exposing this registry',
+        );
+      }
+      if (!authConfigured && !loopback) logger.warn({ addr: settings.addr }, 'no authentication configured: anyone who reaches this address can push and pull');
+      if (settings.readOnly) logger.info('read-only mode: pulls are served, every write is refused');
+      logger.info(
+        {
+          addr: settings.addr,
+          port: running.port,
+          scheme: running.scheme,
+          http2: settings.tls?.http2 ?? false,
+          dataDir: settings.dataDir,
+          deleteEnabled: settings.deleteEnabled,
+          auth: config.auth.token ? (config.auth.token.signingkey ? 'token (built-in service)' : 'token') : config.auth.htpasswd ? 'htpasswd' : 'none',
+        },
+        'pier listening',
+      );
+      process.on('SIGHUP', () => {
+        try {
+          running.reloadTls();
+          if (settings.tls) logger.info({ certificate: settings.tls.certificateFile }, 'TLS certificate and key reloaded');
+        } catch (error) {
+          logger.error({ err: (error as Error).message }, 'TLS reload failed: the previous certificate stays in use');
+        }
       });
-      const loopback = listen.host === '127.0.0.1' || listen.host === 'localhost' || listen.host === '::1';
-      if (!loopback) logger.warn({ addr: settings.addr }, 'serving plain HTTP on a non-loopback address: configure TLS before exposing this registry');
-      logger.info({ addr: settings.addr, port: running.port, dataDir: settings.dataDir, deleteEnabled: settings.deleteEnabled }, 'pier listening');
       const stop = (signal: string) => {
         logger.info({ signal }, 'shutting down');
         void running.close().then(() => process.exit(0));
@@ -38,10 +103,4 @@ export function serveCommand(): Command {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
-}
-
-function seconds(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a number of seconds, not ${JSON.stringify(value)}`);
-  return n * 1000;
 }

@@ -1,32 +1,75 @@
 /**
- * Settings of `pier serve` from flags and the reference registry's REGISTRY_* environment variables.
- * (The full config.yml loader arrives with the configuration work; these are the keys it will share.)
+ * What `pier serve` runs with, derived from the loaded configuration (load.ts: config.yml → REGISTRY_*
+ * environment → flags). Plain values only: main/ and cli/ turn them into servers and files.
  */
 import type { LevelWithSilent } from 'pino';
+import { loadConfigOrThrow, type ConfigNotice, type ServeFlags } from './load.ts';
+import { parseListenAddress, type ListenAddress } from './listen-address.ts';
+import type { PierConfig } from './schema.ts';
 
-export interface ServeSettings {
-  addr: string;
-  dataDir: string;
-  deleteEnabled: boolean;
-  logLevel: LevelWithSilent;
+export interface TlsSettings {
+  certificateFile: string;
+  keyFile: string;
+  /** CA bundles; when any, clients must present a certificate they signed (mTLS). */
+  clientCAFiles: string[];
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** Offer HTTP/2 (ALPN h2) next to HTTP/1.1. */
+  http2: boolean;
 }
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+export interface ServeSettings {
+  config: PierConfig;
+  notices: ConfigNotice[];
+  addr: string;
+  listen: ListenAddress;
+  dataDir: string;
+  deleteEnabled: boolean;
+  readOnly: boolean;
+  logLevel: LevelWithSilent;
+  logFields: Record<string, unknown>;
+  drainTimeoutMs: number;
+  shutdownDelayMs: number;
+  tls?: TlsSettings;
+  /** http.headers: added to every response. */
+  headers: Record<string, string[]>;
+  /** storage.maintenance.uploadpurging, when it runs (enabled, not a dry run, not read-only). */
+  uploadPurging?: { intervalMs: number; maxAgeMs: number };
+}
 
-export function resolveServeSettings(
-  flags: { addr?: string; data?: string; delete?: boolean; logLevel?: string },
-  env: NodeJS.ProcessEnv,
-): ServeSettings {
-  const deleteEnv = env.REGISTRY_STORAGE_DELETE_ENABLED;
-  if (deleteEnv !== undefined && !['true', 'false'].includes(deleteEnv.toLowerCase())) {
-    throw new Error(`REGISTRY_STORAGE_DELETE_ENABLED must be true or false, not ${JSON.stringify(deleteEnv)}`);
-  }
-  const logLevel = (flags.logLevel ?? env.REGISTRY_LOG_LEVEL ?? 'info').toLowerCase();
-  if (!LEVELS.includes(logLevel)) throw new Error(`log level must be one of ${LEVELS.join(', ')}, not ${JSON.stringify(logLevel)}`);
+/** Loads the configuration (throws a ConfigError listing every problem) and derives the settings. */
+export function resolveServeSettings(flags: ServeFlags, env: NodeJS.ProcessEnv, configFile?: string): ServeSettings {
+  const { config, notices } = loadConfigOrThrow({ ...(configFile !== undefined ? { file: configFile } : {}), env, flags });
+  return settingsFromConfig(config, notices);
+}
+
+export function settingsFromConfig(config: PierConfig, notices: ConfigNotice[] = []): ServeSettings {
+  const tls = config.http.tls;
+  const readOnly = config.storage?.maintenance.readonly.enabled ?? false;
+  const purging = config.storage?.maintenance.uploadpurging;
   return {
-    addr: flags.addr ?? env.REGISTRY_HTTP_ADDR ?? ':5000',
-    dataDir: flags.data ?? env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data',
-    deleteEnabled: flags.delete ?? deleteEnv?.toLowerCase() === 'true',
-    logLevel: logLevel as LevelWithSilent,
+    config,
+    notices,
+    addr: config.http.addr,
+    listen: parseListenAddress(config.http.addr),
+    dataDir: config.storage?.filesystem?.rootdirectory ?? './data',
+    deleteEnabled: config.storage?.delete.enabled ?? false,
+    readOnly,
+    logLevel: config.log.level ?? config.loglevel ?? 'info',
+    logFields: config.log.fields,
+    drainTimeoutMs: config.http.draintimeout,
+    shutdownDelayMs: config.http.shutdowndelay,
+    ...(tls.certificate !== undefined && tls.key !== undefined
+      ? {
+          tls: {
+            certificateFile: tls.certificate,
+            keyFile: tls.key,
+            clientCAFiles: tls.clientcas,
+            minVersion: tls.minimumtls === 'tls1.3' ? 'TLSv1.3' : 'TLSv1.2',
+            http2: !config.http.http2.disabled,
+          },
+        }
+      : {}),
+    headers: config.http.headers,
+    ...(purging?.enabled && !purging.dryrun && !readOnly ? { uploadPurging: { intervalMs: purging.interval, maxAgeMs: purging.age } } : {}),
   };
 }

@@ -15,27 +15,38 @@ import { matchRoute } from './route-table.ts';
 import { sendError } from './error-mapping.ts';
 import { uploadRange } from './routes/uploads.ts';
 import { reply, replyJson } from './exchange.ts';
+import type { RequestGate } from './request-gate.ts';
 
 export interface HttpServerOptions {
   registry: Registry;
   logger: Logger;
   metrics: Metrics;
   health: Health;
+  /** Authentication, authorization, read-only mode, configured headers, the token endpoint; absent when open. */
+  gate?: RequestGate;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const UPLOAD_ROUTES = new Set(['upload', 'upload-start']);
 const socketPositions = new WeakMap<object, { read: number; written: number }>();
 
+/** Options every listener (HTTP, HTTPS) is created with. */
+export const SERVER_OPTIONS = { keepAliveTimeout: 30_000, requestTimeout: 0, headersTimeout: 60_000 } as const;
+/** An idle socket (no bytes either way) is closed after 5 minutes. */
+export const IDLE_SOCKET_TIMEOUT_MS = 5 * 60_000;
+
 export function createHttpServer(options: HttpServerOptions): Server {
-  const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
-    void handle(req, res, options);
-  });
-  server.timeout = 5 * 60_000; // an idle socket (no bytes either way) is closed after 5 minutes
+  const server = createServer(SERVER_OPTIONS, createRequestListener(options));
+  server.timeout = IDLE_SOCKET_TIMEOUT_MS;
   return server;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health }: HttpServerOptions): Promise<void> {
+/** The request handler, for main/ to mount on an HTTPS listener. */
+export function createRequestListener(options: HttpServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => void handle(req, res, options);
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate }: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
@@ -68,6 +79,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
     else logger.info(entry, 'request');
   });
 
+  gate?.begin(res);
   try {
     let path: string;
     try {
@@ -76,7 +88,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
       throw new RegistryError('NAME_INVALID', 'malformed percent-encoding in the request path');
     }
     if (!path.startsWith('/v2')) {
-      routeId = await serveOperational(path, method, res, metrics, health);
+      const gateRoute = gate ? await gate.serve(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1))) : undefined;
+      routeId = gateRoute ?? (await serveOperational(path, method, res, metrics, health));
       return;
     }
     const match = matchRoute(method, path);
@@ -94,7 +107,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
       metrics.uploadsInProgress.inc();
     }
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
-    await match.handler({ req, res, query, params: match.params, registry });
+    const exchange = { req, res, query, params: match.params, registry };
+    const handler = gate ? ((await gate.authorize(exchange, routeId, method)) ?? match.handler) : match.handler;
+    await handler(exchange);
   } catch (error) {
     if (!RegistryError.is(error)) failure = error;
     if (isClientGone(error, res)) {
@@ -135,6 +150,8 @@ function hintHeaders(error: unknown): Record<string, string> {
   const headers: Record<string, string> = {};
   if (typeof error.hints.size === 'number') headers.Range = uploadRange(error.hints.size);
   if (typeof error.hints.contentRange === 'string') headers['Content-Range'] = error.hints.contentRange;
+  if (typeof error.hints.challenge === 'string') headers['WWW-Authenticate'] = error.hints.challenge;
+  if (typeof error.hints.retryAfter === 'number') headers['Retry-After'] = String(error.hints.retryAfter);
   return headers;
 }
 

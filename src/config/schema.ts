@@ -1,0 +1,318 @@
+/**
+ * The configuration schema: one place for the keys, their types, defaults and validation. It reads the
+ * reference registry's config.yml (version 0.1) and Pier's own keys (marked "Pier-only" in
+ * docs/configuration.md, which a test keeps in step with this file). Unknown keys are errors.
+ *
+ * Scalars arrive as text (yaml-source.ts); the helpers below give text its meaning per field, the way the
+ * reference's Go decoder does: booleans, integers, Go durations (`300ms`, `10s`, `168h`, returned in ms).
+ */
+import { z } from 'zod';
+
+const TRUE = new Set(['true', 'yes', 'on', 'y']);
+const FALSE = new Set(['false', 'no', 'off', 'n']);
+
+const nullToUndefined = (v: unknown): unknown => (v === null ? undefined : v);
+
+export const bool = () =>
+  z.preprocess((v) => {
+    if (typeof v !== 'string') return nullToUndefined(v);
+    const lower = v.trim().toLowerCase();
+    return TRUE.has(lower) ? true : FALSE.has(lower) ? false : v;
+  }, z.boolean({ error: expected(`true or false`) }));
+
+export const int = (min = 0) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : nullToUndefined(v)),
+    z.number({ error: expected(`a whole number`) }).int().min(min, `must be at least ${min}`),
+  );
+
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration (`1h30m`, `300ms`) in milliseconds; a bare integer is nanoseconds, as in Go. */
+export function parseConfigDuration(text: string): number | undefined {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return Number(t) / 1e6;
+  if (t === '0') return 0;
+  const part = /(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let m = part.exec(t); m; m = part.exec(t)) {
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    consumed = part.lastIndex;
+  }
+  return consumed === t.length && consumed > 0 ? total : undefined;
+}
+
+export const duration = () =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? (parseConfigDuration(v) ?? v) : nullToUndefined(v)),
+    z.number({ error: expected(`a duration such as 300ms, 10s, 5m or 168h`) }).min(0),
+  );
+
+export const str = () => z.preprocess(nullToUndefined, z.string({ error: expected(`a string`) }));
+
+/** A list; a single scalar is taken as a list of one. */
+export const list = <T extends z.ZodType>(item: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? [v] : nullToUndefined(v)), z.array(item, { error: expected(`a list`) }));
+
+const sections = new WeakSet<object>();
+
+/**
+ * A null value (`key: ~`, `key:`) means "not set" for a plain key, so it is dropped; for a section it means
+ * "present, all defaults" (`storage: { filesystem: ~ }` selects the driver), so it is kept.
+ */
+function dropNullLeaves(shape: Record<string, unknown>, value: unknown): unknown {
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (v === null && !isSection(shape[key])) continue;
+    out[key] = v;
+  }
+  return out;
+}
+
+function isSection(schema: unknown): boolean {
+  let s = schema as { _zod?: { def: Record<string, unknown> & { type: string } } } | undefined;
+  while (s?._zod && (s._zod.def.type === 'optional' || s._zod.def.type === 'default')) s = s._zod.def.innerType as typeof s;
+  return s !== undefined && sections.has(s);
+}
+
+/** A section of fixed keys; absent or empty (`key:`) means all defaults. */
+export const section = <T extends z.core.$ZodLooseShape>(shape: T) => {
+  const schema = z.preprocess((v) => dropNullLeaves(shape, v), z.strictObject(shape, { error: expected(`a section of keys`) }));
+  sections.add(schema);
+  return schema;
+};
+
+const stringMap = <T extends z.ZodType>(value: T) =>
+  z.preprocess((v) => v ?? {}, z.record(z.string(), value, { error: expected(`a map`) }));
+
+/** An error message for a field: what it takes, and what it got (or that it is missing). */
+function expected(what: string) {
+  return (issue: { input?: unknown }): string => (issue.input === undefined ? `required: ${what}` : `expected ${what}, not ${show(issue.input)}`);
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object' && value !== null) return 'a section';
+  return JSON.stringify(value);
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const TLS_VERSIONS = ['tls1.0', 'tls1.1', 'tls1.2', 'tls1.3'] as const;
+export const ACTIONS = ['pull', 'push', 'delete', '*'] as const;
+
+const level = () =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? v.trim().toLowerCase() : nullToUndefined(v)),
+    z.enum(LOG_LEVELS, { error: expected(`one of ${LOG_LEVELS.join(', ')}`) }),
+  );
+
+/** Storage drivers of the reference registry that Pier knows of but does not serve from yet. */
+export const OTHER_STORAGE_DRIVERS = ['inmemory', 's3', 'azure', 'gcs', 'swift', 'oss'] as const;
+
+const anyValue = z.unknown();
+
+/** A storage driver Pier does not serve: accepted by the schema, refused by checks.ts with a clear message. */
+const driverSection = z.unknown().optional();
+sections.add(driverSection);
+
+const storageShape = {
+      filesystem: section({
+        rootdirectory: str().default('/var/lib/registry'),
+        maxthreads: int(25).optional(),
+      }).optional(),
+      ...Object.fromEntries(OTHER_STORAGE_DRIVERS.map((d) => [d, driverSection])),
+      delete: section({ enabled: bool().default(false) }),
+      redirect: section({ disable: bool().default(false) }),
+      cache: section({ blobdescriptor: str().optional(), blobdescriptorsize: int().optional() }),
+      maintenance: section({
+        uploadpurging: section({
+          enabled: bool().default(true),
+          age: duration().default(168 * 3_600_000),
+          interval: duration().default(24 * 3_600_000),
+          dryrun: bool().default(false),
+        }),
+        readonly: section({ enabled: bool().default(false) }),
+      }),
+      tag: section({ concurrencylimit: int(1).optional() }),
+};
+
+const storage = z.preprocess(
+  (v) => (typeof v === 'string' ? { [v]: null } : dropNullLeaves(storageShape, v)),
+  z.strictObject(storageShape, { error: expected(`a storage section`) }),
+);
+sections.add(storage);
+
+const headers = stringMap(list(str()));
+
+const accessRule = z.strictObject({
+  repositories: list(str()),
+  users: list(str()).default([]),
+  groups: list(str()).default([]),
+  actions: list(z.enum(ACTIONS, { error: expected(`one of ${ACTIONS.join(', ')}`) })),
+});
+
+export const configSchema = section({
+  version: z.preprocess(
+    (v) => (v === null || v === undefined ? '0.1' : v),
+    z.literal('0.1', { error: (issue) => `unsupported version ${show(issue.input)}: Pier reads version 0.1` }),
+  ),
+  log: section({
+    level: level().optional(),
+    formatter: z.preprocess(nullToUndefined, z.enum(['text', 'json', 'logstash'], { error: expected(`text, json or logstash`) })).optional(),
+    fields: stringMap(anyValue),
+    accesslog: section({ disabled: bool().default(false) }),
+    hooks: z.array(anyValue).optional(),
+    reportcaller: bool().optional(),
+  }),
+  /** Deprecated in the reference registry: use log.level. */
+  loglevel: level().optional(),
+  storage: storage.optional(),
+  auth: section({
+    htpasswd: section({ realm: str().default('Registry Realm'), path: str() }).optional(),
+    token: section({
+      realm: str(),
+      service: str(),
+      issuer: str(),
+      rootcertbundle: str().optional(),
+      jwks: str().optional(),
+      autoredirect: bool().default(false),
+      autoredirectpath: str().optional(),
+      signingalgorithms: list(str()).optional(),
+      // Pier-only: when set, Pier runs the token service itself and signs tokens with this key.
+      signingkey: str().optional(),
+      expiration: duration().default(5 * 60_000),
+      refreshexpiration: duration().default(30 * 24 * 3_600_000),
+    }).optional(),
+    silly: section({ realm: str().optional(), service: str().optional() }).optional(),
+  }),
+  middleware: stringMap(anyValue),
+  reporting: stringMap(anyValue),
+  http: section({
+    addr: str().default(':5000'),
+    net: z.preprocess(nullToUndefined, z.enum(['tcp', 'unix'], { error: expected(`tcp or unix`) })).default('tcp'),
+    host: str().optional(),
+    prefix: str().optional(),
+    secret: str().optional(),
+    relativeurls: bool().default(false),
+    draintimeout: duration().default(30_000),
+    // Pier-only: keep serving this long with /readyz at 503 before closing the listener on SIGTERM.
+    shutdowndelay: duration().default(0),
+    tls: section({
+      certificate: str().optional(),
+      key: str().optional(),
+      clientcas: list(str()).default([]),
+      minimumtls: z.preprocess(
+        (v) => (typeof v === 'string' ? v.trim().toLowerCase() : nullToUndefined(v)),
+        z.enum(TLS_VERSIONS, { error: expected(`one of ${TLS_VERSIONS.join(', ')}`) }),
+      ).default('tls1.2'),
+      ciphersuites: list(str()).optional(),
+      letsencrypt: section({
+        cachefile: str().optional(),
+        email: str().optional(),
+        hosts: list(str()).optional(),
+        directoryurl: str().optional(),
+      }).optional(),
+    }),
+    headers,
+    debug: section({
+      addr: str().optional(),
+      prometheus: section({ enabled: bool().default(false), path: str().default('/metrics') }),
+    }),
+    http2: section({ disabled: bool().default(false) }),
+  }),
+  notifications: section({
+    events: section({ includereferences: bool().default(false) }),
+    endpoints: z.array(
+      z.strictObject({
+        name: str(),
+        disabled: bool().default(false),
+        url: str(),
+        headers,
+        timeout: duration().optional(),
+        threshold: int().optional(),
+        backoff: duration().optional(),
+        ignoredmediatypes: list(str()).optional(),
+        ignore: section({ mediatypes: list(str()).optional(), actions: list(str()).optional() }),
+      }),
+    ).default([]),
+  }),
+  redis: stringMap(anyValue),
+  health: section({
+    storagedriver: section({ enabled: bool().default(false), interval: duration().optional(), threshold: int().optional() }),
+    file: z.array(anyValue).optional(),
+    http: z.array(anyValue).optional(),
+    tcp: z.array(anyValue).optional(),
+  }),
+  catalog: section({ maxentries: int().optional() }),
+  proxy: section({
+    remoteurl: str().optional(),
+    username: str().optional(),
+    password: str().optional(),
+    ttl: duration().optional(),
+  }),
+  compatibility: stringMap(anyValue),
+  validation: section({
+    enabled: bool().optional(),
+    disabled: bool().optional(),
+    manifests: section({ urls: section({ allow: list(str()).optional(), deny: list(str()).optional() }) }),
+  }),
+  policy: section({ repository: section({ classes: list(str()).optional() }) }),
+  // Pier-only: who may do what, and limits on failed logins.
+  access: section({
+    loginlimit: section({
+      maxfailures: int(1).default(5),
+      window: duration().default(60_000),
+    }),
+    policy: section({
+      admins: list(str()).default([]),
+      groups: stringMap(list(str())),
+      anonymous: list(str()).default([]),
+      namespaces: bool().default(false),
+      rules: z.array(accessRule).default([]),
+    }).optional(),
+  }),
+});
+
+export type PierConfig = z.output<typeof configSchema>;
+
+/** Keys the reference registry does not have (docs/configuration.md marks each "Pier-only"). */
+export const PIER_ONLY_KEYS = [
+  'http.shutdowndelay',
+  'auth.token.signingkey',
+  'auth.token.expiration',
+  'auth.token.refreshexpiration',
+  'access',
+] as const;
+export type AccessRule = z.output<typeof accessRule>;
+
+/**
+ * Every key path the schema knows, for the documentation check: `http.tls.minimumtls`,
+ * `notifications.endpoints[].url`, … Map entries appear as `<name>`.
+ */
+export function schemaKeys(schema: z.ZodType = configSchema, prefix = ''): string[] {
+  const def = (schema as unknown as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def;
+  switch (def.type) {
+    case 'pipe':
+      return schemaKeys(def.out as z.ZodType, prefix);
+    case 'optional':
+    case 'default':
+    case 'nullable':
+      return schemaKeys(def.innerType as z.ZodType, prefix);
+    case 'object': {
+      const keys: string[] = [];
+      for (const [key, value] of Object.entries(def.shape as Record<string, z.ZodType>)) {
+        const path = prefix ? `${prefix}.${key}` : key;
+        keys.push(path, ...schemaKeys(value, path));
+      }
+      return keys;
+    }
+    case 'array':
+      return schemaKeys(def.element as z.ZodType, `${prefix}[]`);
+    default:
+      return [];
+  }
+}
