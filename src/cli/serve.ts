@@ -51,14 +51,17 @@ export function serveCommand(): Command {
           dataDir: settings.dataDir,
           listen: settings.listen,
           logger,
-          registry: { deleteEnabled: settings.deleteEnabled },
+          registry: { deleteEnabled: settings.deleteEnabled, immutableTags: settings.immutableTags, quotas: settings.quotas },
           drainTimeoutMs: settings.drainTimeoutMs,
           shutdownDelayMs: settings.shutdownDelayMs,
           ...(settings.tls ? { tls: settings.tls } : {}),
           readOnly: settings.readOnly,
           headers: settings.headers,
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
-          ...(settings.uploadPurging ? { maintenance: { uploadPurging: settings.uploadPurging } } : {}),
+          maintenance: {
+            ...(settings.uploadPurging ? { uploadPurging: settings.uploadPurging } : {}),
+            ...(settings.gc ? { gc: { ...settings.gc, retention: settings.retention, immutableTags: settings.immutableTags } } : {}),
+          },
         });
       } catch (error) {
         logger.fatal({ err: (error as Error).message }, 'cannot start');

@@ -155,6 +155,33 @@ const accessRule = z.strictObject({
   actions: list(z.enum(ACTIONS, { error: expected(`one of ${ACTIONS.join(', ')}`) })),
 });
 
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+
+/** A size in bytes: a whole number, or a number with a unit (`500MB`, `10GiB`). */
+export const size = () =>
+  z.preprocess(
+    (v) => {
+      if (typeof v !== 'string') return nullToUndefined(v);
+      const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
+      const unit = SIZE_UNITS[(m?.[2] || 'b').toLowerCase()];
+      return m && unit ? Math.round(Number(m[1]) * unit) : v;
+    },
+    z.number({ error: expected(`a size such as 1048576, 500MB or 10GiB`) }).int().min(0),
+  );
+
+const retentionRule = z.strictObject({
+  repository: str(),
+  keeplast: int().optional(),
+  keeptags: list(str()).default([]),
+  maxage: duration().optional(),
+});
+
+const immutableTagRule = z.strictObject({ repository: str(), tag: str() });
+
+const quotaRule = z
+  .strictObject({ repository: str().optional(), namespace: str().optional(), limit: size() })
+  .refine((q) => (q.repository === undefined) !== (q.namespace === undefined), 'give exactly one of repository or namespace');
+
 export const configSchema = section({
   version: z.preprocess(
     (v) => (v === null || v === undefined ? '0.1' : v),
@@ -261,6 +288,19 @@ export const configSchema = section({
     manifests: section({ urls: section({ allow: list(str()).optional(), deny: list(str()).optional() }) }),
   }),
   policy: section({ repository: section({ classes: list(str()).optional() }) }),
+  // Pier-only: garbage collection on a schedule, retention, immutable tags and quotas.
+  lifecycle: section({
+    gc: section({
+      enabled: bool().default(false),
+      interval: duration().default(24 * 3_600_000),
+      grace: duration().default(3_600_000),
+      deleteuntagged: bool().default(false),
+      keepreferrers: bool().default(true),
+    }),
+    retention: z.array(retentionRule).default([]),
+    immutabletags: z.array(immutableTagRule).default([]),
+    quotas: z.array(quotaRule).default([]),
+  }),
   // Pier-only: who may do what, and limits on failed logins.
   access: section({
     loginlimit: section({
@@ -286,6 +326,7 @@ export const PIER_ONLY_KEYS = [
   'auth.token.expiration',
   'auth.token.refreshexpiration',
   'access',
+  'lifecycle',
 ] as const;
 export type AccessRule = z.output<typeof accessRule>;
 

@@ -6,6 +6,9 @@ import type { LevelWithSilent } from 'pino';
 import { loadConfigOrThrow, type ConfigNotice, type ServeFlags } from './load.ts';
 import { parseListenAddress, type ListenAddress } from './listen-address.ts';
 import type { PierConfig } from './schema.ts';
+import type { ImmutabilityRule } from '../registry/policies/immutability.ts';
+import type { QuotaRule } from '../registry/policies/quotas.ts';
+import type { RetentionRule } from '../registry/gc/apply-retention.ts';
 
 export interface TlsSettings {
   certificateFile: string;
@@ -34,6 +37,26 @@ export interface ServeSettings {
   headers: Record<string, string[]>;
   /** storage.maintenance.uploadpurging, when it runs (enabled, not a dry run, not read-only). */
   uploadPurging?: { intervalMs: number; maxAgeMs: number };
+  immutableTags: ImmutabilityRule[];
+  quotas: QuotaRule[];
+  retention: RetentionRule[];
+  /** lifecycle.gc when enabled (and not read-only). */
+  gc?: { intervalMs: number; gracePeriodMs: number; deleteUntagged: boolean; keepReferrers: boolean };
+}
+
+/** The lifecycle section as domain rules (shared by `pier serve` and `pier gc --config`). */
+export function lifecycleRules(config: PierConfig): { immutableTags: ImmutabilityRule[]; quotas: QuotaRule[]; retention: RetentionRule[] } {
+  const { lifecycle } = config;
+  return {
+    immutableTags: lifecycle.immutabletags.map((r) => ({ repository: r.repository, tag: r.tag })),
+    quotas: lifecycle.quotas.map((q): QuotaRule => (q.repository !== undefined ? { repository: q.repository, limitBytes: q.limit } : { namespace: q.namespace!, limitBytes: q.limit })),
+    retention: lifecycle.retention.map((r) => ({
+      repository: r.repository,
+      keepTags: r.keeptags,
+      ...(r.keeplast !== undefined ? { keepLast: r.keeplast } : {}),
+      ...(r.maxage !== undefined ? { maxAgeMs: r.maxage } : {}),
+    })),
+  };
 }
 
 /** Loads the configuration (throws a ConfigError listing every problem) and derives the settings. */
@@ -71,5 +94,16 @@ export function settingsFromConfig(config: PierConfig, notices: ConfigNotice[] =
       : {}),
     headers: config.http.headers,
     ...(purging?.enabled && !purging.dryrun && !readOnly ? { uploadPurging: { intervalMs: purging.interval, maxAgeMs: purging.age } } : {}),
+    ...lifecycleRules(config),
+    ...(config.lifecycle.gc.enabled && !readOnly
+      ? {
+          gc: {
+            intervalMs: config.lifecycle.gc.interval,
+            gracePeriodMs: config.lifecycle.gc.grace,
+            deleteUntagged: config.lifecycle.gc.deleteuntagged,
+            keepReferrers: config.lifecycle.gc.keepreferrers,
+          },
+        }
+      : {}),
   };
 }

@@ -7,9 +7,12 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { MetadataIndex, RegistryStorage } from '../registry/ports.ts';
 import { collectGarbage, type GcOptions } from '../registry/gc/collect-garbage.ts';
 import { purgeUploads } from '../registry/gc/purge-uploads.ts';
+import { applyRetention, type RetentionRule } from '../registry/gc/apply-retention.ts';
+import { TagImmutability, type ImmutabilityRule } from '../registry/policies/immutability.ts';
 
 export interface MaintenanceOptions {
-  gc?: { intervalMs: number } & Omit<GcOptions, 'dryRun' | 'now' | 'onProgress'>;
+  /** Retention (when rules are given), then garbage collection, every interval. */
+  gc?: { intervalMs: number; retention?: RetentionRule[]; immutableTags?: ImmutabilityRule[] } & Omit<GcOptions, 'dryRun' | 'now' | 'onProgress'>;
   uploadPurging?: { intervalMs: number; maxAgeMs: number };
 }
 
@@ -30,8 +33,11 @@ export function startMaintenance(
     timers.push(timer);
   };
   if (options.gc) {
-    const { intervalMs, ...gc } = options.gc;
+    const { intervalMs, retention = [], immutableTags = [], ...gc } = options.gc;
+    const immutability = new TagImmutability(immutableTags);
     schedule(intervalMs, async () => {
+      const retained = await applyRetention(storage, index, retention, immutability, { dryRun: false });
+      if (retained.deleted.length > 0) logger.info({ tagsDeleted: retained.deleted.length }, 'retention applied');
       const report = await collectGarbage(storage, index, { ...gc, dryRun: false });
       metrics.gcRuns.inc();
       metrics.gcFreedBytes.inc(report.bytesFreed);
