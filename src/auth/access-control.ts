@@ -9,6 +9,11 @@
  *   the realm's path; users log in there with their htpasswd password. Basic credentials are also accepted on
  *   /v2 directly (the same policy applies).
  *
+ * API tokens (api-tokens/) are accepted wherever a password is (Basic credentials with any user name, the
+ * token endpoint); such a caller may do, per repository, only what both the token's scope and the policy
+ * (for the token's owner, now) allow. A registry token issued for an API-token login carries its id and
+ * stops working when the API token is revoked or expires.
+ *
  * Failed logins go through the login limiter; passwords and tokens are never logged.
  */
 import type { Logger } from '../observability/logger.ts';
@@ -19,6 +24,7 @@ import { LoginLimiter } from './login-limiter.ts';
 import { covers, formatScope, intersect, type ResourceAccess } from './scope.ts';
 import { loadSigningKey, readCertificates, readJwks, trustedKey, type TrustedKey } from './token/keys.ts';
 import { DEFAULT_ALGORITHMS, TokenError, TokenIssuer, TokenVerifier } from './token/tokens.ts';
+import { apiTokenId, intersectActions, looksLikeApiToken, scopeActions, type ApiTokenInfo, type ApiTokens } from './api-tokens/api-tokens.ts';
 
 export interface AccessConfig {
   auth: PierConfig['auth'];
@@ -31,7 +37,10 @@ export interface AccessConfig {
 export type Caller =
   | { kind: 'anonymous' }
   | { kind: 'user'; user: string }
-  | { kind: 'token'; user: string | undefined; access: ResourceAccess[]; ownKey: boolean };
+  /** Basic credentials whose password is an API token of `user`. */
+  | { kind: 'apiToken'; user: string; token: ApiTokenInfo }
+  /** A bearer token; `apiToken` when Pier issued it for an API-token login (the token, still valid). */
+  | { kind: 'token'; user: string | undefined; access: ResourceAccess[]; ownKey: boolean; apiToken?: ApiTokenInfo };
 
 export type Authentication =
   | { ok: true; caller: Caller }
@@ -39,6 +48,12 @@ export type Authentication =
   | { ok: false; reason: 'limited'; retryAfterSeconds: number };
 
 export type PasswordCheck = { ok: true } | { ok: false; reason: 'invalid' } | { ok: false; reason: 'limited'; retryAfterSeconds: number };
+
+/** A password or an API token checked: `user` is who the caller acts for (an API token's owner). */
+export type CredentialCheck =
+  | { ok: true; user: string; apiToken?: ApiTokenInfo }
+  | { ok: false; reason: 'invalid' }
+  | { ok: false; reason: 'limited'; retryAfterSeconds: number };
 
 export interface TokenSettings {
   realm: string;
@@ -60,7 +75,14 @@ export class AccessControl {
   readonly token: TokenSettings | undefined;
   readonly basicRealm: string;
 
-  private constructor(config: AccessConfig, private readonly logger: Logger, htpasswd: Htpasswd | undefined, token: TokenSettings | undefined) {
+  private constructor(
+    config: AccessConfig,
+    private readonly logger: Logger,
+    htpasswd: Htpasswd | undefined,
+    token: TokenSettings | undefined,
+    /** API tokens, when Pier keeps them (always in `pier serve`). */
+    readonly apiTokens: ApiTokens | undefined,
+  ) {
     this.policy = new AccessPolicy(config.access.policy);
     this.htpasswd = htpasswd;
     this.limiter = new LoginLimiter(config.access.loginlimit.maxfailures, config.access.loginlimit.window);
@@ -68,7 +90,7 @@ export class AccessControl {
     this.basicRealm = config.auth.htpasswd?.realm ?? 'Registry Realm';
   }
 
-  static async create(config: AccessConfig, logger: Logger): Promise<AccessControl> {
+  static async create(config: AccessConfig, logger: Logger, apiTokens?: ApiTokens): Promise<AccessControl> {
     const { htpasswd: htpasswdConfig, token: tokenConfig } = config.auth;
     let htpasswd: Htpasswd | undefined;
     if (htpasswdConfig) {
@@ -108,7 +130,7 @@ export class AccessControl {
         ...(issuer ? { tokenIssuer: issuer, endpointPath: new URL(tokenConfig.realm).pathname } : {}),
       };
     }
-    return new AccessControl(config, logger, htpasswd, token);
+    return new AccessControl(config, logger, htpasswd, token, apiTokens);
   }
 
   /** Checks a user's password, within the login limits. */
@@ -128,6 +150,31 @@ export class AccessControl {
     return { ok: false, reason: 'invalid' };
   }
 
+  /**
+   * Checks Basic credentials: an API token (by its shape; any user name) or an htpasswd password, within the
+   * login limits. A token counts only while its owner is still in the htpasswd file.
+   */
+  async checkCredentials(user: string, password: string, address: string | undefined): Promise<CredentialCheck> {
+    if (!this.htpasswd) return { ok: false, reason: 'invalid' };
+    if (!this.apiTokens || !looksLikeApiToken(password)) {
+      const check = await this.checkPassword(user, password, address);
+      return check.ok ? { ok: true, user } : check;
+    }
+    const limit = this.limiter.check(user, address);
+    if (!limit.allowed) {
+      this.logger.warn({ user, address }, 'login refused: too many failed attempts');
+      return { ok: false, reason: 'limited', retryAfterSeconds: limit.retryAfterSeconds };
+    }
+    const check = await this.apiTokens.verify(password);
+    if (check.ok && this.htpasswd.has(check.token.user)) {
+      this.limiter.recordSuccess(user);
+      return { ok: true, user: check.token.user, apiToken: check.token };
+    }
+    this.limiter.recordFailure(user, address);
+    this.logger.warn({ user, address, tokenId: check.ok ? check.token.id : (check.id ?? apiTokenId(password)), reason: check.ok ? 'the owner is no longer a user' : check.reason }, 'API token refused');
+    return { ok: false, reason: 'invalid' };
+  }
+
   /** Checks the credentials of an Authorization header (undefined: anonymous). */
   async authenticate(header: string | undefined, address: string | undefined): Promise<Authentication> {
     if (header === undefined || header.trim() === '') return { ok: true, caller: { kind: 'anonymous' } };
@@ -137,15 +184,26 @@ export class AccessControl {
     if (scheme === 'basic' && this.htpasswd) {
       const basic = parseBasic(value);
       if (!basic) return { ok: false, reason: 'invalid', message: 'malformed Basic credentials', bearer: false };
-      const check = await this.checkPassword(basic.user, basic.password, address);
-      if (check.ok) return { ok: true, caller: { kind: 'user', user: basic.user } };
+      const check = await this.checkCredentials(basic.user, basic.password, address);
+      if (check.ok) return { ok: true, caller: check.apiToken ? { kind: 'apiToken', user: check.user, token: check.apiToken } : { kind: 'user', user: check.user } };
       if (check.reason === 'limited') return { ok: false, reason: 'limited', retryAfterSeconds: check.retryAfterSeconds };
       return { ok: false, reason: 'invalid', message: 'invalid username or password', bearer: false };
     }
     if (scheme === 'bearer' && this.token) {
       try {
         const verified = await this.token.verifier.verify(value);
-        return { ok: true, caller: { kind: 'token', user: verified.subject, access: verified.access, ownKey: verified.ownKey } };
+        let apiToken: ApiTokenInfo | undefined;
+        if (verified.apiToken !== undefined) {
+          const check = this.apiTokens ? await this.apiTokens.stillValid(verified.apiToken, verified.subject) : { ok: false as const, reason: 'API tokens unavailable' };
+          if (!check.ok || (this.htpasswd !== undefined && !this.htpasswd.has(check.token.user))) {
+            throw new TokenError(`the API token behind this token is no longer valid (${check.ok ? 'the owner is no longer a user' : check.reason})`);
+          }
+          apiToken = check.token;
+        }
+        return {
+          ok: true,
+          caller: { kind: 'token', user: verified.subject, access: verified.access, ownKey: verified.ownKey, ...(apiToken ? { apiToken } : {}) },
+        };
       } catch (error) {
         const message = error instanceof TokenError ? error.message : 'invalid token';
         this.logger.info({ address, reason: message }, 'bearer token refused');
@@ -162,7 +220,13 @@ export class AccessControl {
       for (const entry of caller.access) if (entry.type === type && entry.name === name) for (const a of entry.actions) actions.add(a);
       return actions;
     }
+    if (caller.kind === 'apiToken') return this.tokenAllowed(caller.user, caller.token, type, name);
     return this.policy.allowed(caller.kind === 'user' ? caller.user : undefined, type, name);
+  }
+
+  /** What an API token of `user` may do on a resource now: its scope, within the policy. */
+  tokenAllowed(user: string, token: ApiTokenInfo, type: string, name: string): Set<string> {
+    return intersectActions(this.policy.allowed(user, type, name), scopeActions(token.scope, type, name));
   }
 
   allows(caller: Caller, type: string, name: string, action: string): boolean {
@@ -170,20 +234,29 @@ export class AccessControl {
   }
 
   /**
-   * The user the policy should see for a caller when filtering the catalog, or `null` when the caller sees
-   * every repository (an admin, no policy, or a token from an external issuer that granted the catalog).
+   * Which repositories a caller sees in the catalog, or undefined when it sees every one (an admin, no
+   * policy, or a token from an external issuer that granted the catalog). A caller that logged in with an
+   * API token (directly or through a registry token) sees only what its token lets it pull.
    */
-  catalogFilterUser(caller: Caller): string | undefined | null {
-    if (caller.kind === 'token' && !caller.ownKey) return null;
+  catalogFilter(caller: Caller): ((repository: string) => boolean) | undefined {
+    if (caller.kind === 'token' && !caller.ownKey) return undefined;
     const user = caller.kind === 'anonymous' ? undefined : caller.user;
-    return this.policy.filtersCatalog(user) ? user : null;
+    const fromToken = (repository: string): boolean => caller.kind === 'token' && this.allows(caller, 'repository', repository, 'pull');
+    const apiToken = caller.kind === 'apiToken' ? caller.token : caller.kind === 'token' ? caller.apiToken : undefined;
+    if (apiToken && user !== undefined) return (repository) => covers(this.tokenAllowed(user, apiToken, 'repository', repository), 'pull') || fromToken(repository);
+    if (!this.policy.filtersCatalog(user)) return undefined;
+    return (repository) => this.policy.canPull(user, repository) || fromToken(repository);
   }
 
-  /** What the token service grants a user (undefined: anonymous) out of what was asked. */
-  grant(user: string | undefined, requested: ResourceAccess[]): ResourceAccess[] {
+  /**
+   * What the token service grants a user (undefined: anonymous) out of what was asked — within the scope of
+   * the API token they logged in with, if any.
+   */
+  grant(user: string | undefined, requested: ResourceAccess[], apiToken?: ApiTokenInfo): ResourceAccess[] {
     const out: ResourceAccess[] = [];
     for (const r of requested) {
-      const actions = intersect(r.actions, this.policy.allowed(user, r.type, r.name));
+      const allowed = apiToken && user !== undefined ? this.tokenAllowed(user, apiToken, r.type, r.name) : this.policy.allowed(user, r.type, r.name);
+      const actions = intersect(r.actions, allowed);
       if (actions.length > 0) out.push({ type: r.type, name: r.name, actions });
     }
     return out;
@@ -201,8 +274,8 @@ export class AccessControl {
   }
 }
 
-export function createAccessControl(config: AccessConfig, logger: Logger): Promise<AccessControl> {
-  return AccessControl.create(config, logger);
+export function createAccessControl(config: AccessConfig, logger: Logger, apiTokens?: ApiTokens): Promise<AccessControl> {
+  return AccessControl.create(config, logger, apiTokens);
 }
 
 function quote(value: string): string {

@@ -7,6 +7,8 @@ import { configCommand } from './config-check.ts';
 import { userCommand } from './user.ts';
 import { gcCommand } from './gc.ts';
 import { scrubCommand } from './scrub.ts';
+import { tokenCommand } from './token.ts';
+import { usageCommand } from './usage.ts';
 
 const program = new Command();
 program.name('pier').description('Pier: an OCI / Docker Registry v2 container image registry').version('0.1.0');
@@ -16,4 +18,6 @@ program.addCommand(configCommand());
 program.addCommand(userCommand());
 program.addCommand(gcCommand());
 program.addCommand(scrubCommand());
+program.addCommand(tokenCommand());
+program.addCommand(usageCommand());
 await program.parseAsync(process.argv);

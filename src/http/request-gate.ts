@@ -8,6 +8,9 @@
  * `WWW-Authenticate` challenge naming the scope; a signed-in user the policy refuses gets 403 DENIED; too
  * many failed logins get 429 TOOMANYREQUESTS with `Retry-After`.
  *
+ * Basic credentials may carry an API token instead of a password; the caller may then do only what the
+ * token's scope and the policy both allow (a refusal is 403 DENIED, as for a user).
+ *
  * A cross-repository mount (`POST …/blobs/uploads/?mount=…&from=…`) only mounts when the caller may pull
  * `from`; otherwise (or without `from`) it becomes a plain upload, as in the reference registry, so a digest
  * alone never copies a blob out of a repository the caller cannot read.
@@ -19,7 +22,7 @@ import { replyJson } from './exchange.ts';
 import { lastParam, pageNumber } from './params.ts';
 import { RegistryError } from '../registry/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { AccessControl, Caller } from '../auth/access-control.ts';
+import type { AccessControl } from '../auth/access-control.ts';
 import type { ResourceAccess } from '../auth/scope.ts';
 import { serveTokenEndpoint } from './token-endpoint.ts';
 
@@ -105,14 +108,10 @@ async function authorizeRequest(access: AccessControl, ex: Exchange, routeId: st
     }
   }
   if (routeId === 'catalog') {
-    const user = access.catalogFilterUser(caller);
-    if (user !== null) return (exchange) => filteredCatalog(exchange, (repository) => access.policy.canPull(user, repository) || grantedPull(caller, access, repository));
+    const visible = access.catalogFilter(caller);
+    if (visible) return (exchange) => filteredCatalog(exchange, visible);
   }
   return undefined;
-}
-
-function grantedPull(caller: Caller, access: AccessControl, repository: string): boolean {
-  return caller.kind === 'token' && access.allows(caller, 'repository', repository, 'pull');
 }
 
 function unauthorized(

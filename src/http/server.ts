@@ -16,6 +16,7 @@ import { sendError } from './error-mapping.ts';
 import { uploadRange } from './routes/uploads.ts';
 import { reply, replyJson } from './exchange.ts';
 import type { RequestGate } from './request-gate.ts';
+import type { AdminHandler } from './admin/admin-api.ts';
 
 export interface HttpServerOptions {
   registry: Registry;
@@ -24,6 +25,8 @@ export interface HttpServerOptions {
   health: Health;
   /** Authentication, authorization, read-only mode, configured headers, the token endpoint; absent when open. */
   gate?: RequestGate;
+  /** The admin API under /pier/api/ (it authenticates on its own). */
+  admin?: AdminHandler;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -46,7 +49,7 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate }: HttpServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin }: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
@@ -88,6 +91,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
       throw new RegistryError('NAME_INVALID', 'malformed percent-encoding in the request path');
     }
     if (!path.startsWith('/v2')) {
+      if (admin && path.startsWith('/pier/api/')) {
+        routeId = 'admin';
+        routeId = await admin(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)));
+        return;
+      }
       const gateRoute = gate ? await gate.serve(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1))) : undefined;
       routeId = gateRoute ?? (await serveOperational(path, method, res, metrics, health));
       return;

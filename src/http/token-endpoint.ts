@@ -8,12 +8,15 @@
  *   `client_id`: `{access_token, token, scope, expires_in, issued_at[, refresh_token]}`.
  *
  * A token grants, for each scope asked, only the actions the policy allows that caller (the intersection); a
- * scope with none left is omitted. Failed logins count toward the login limit (429 with Retry-After).
+ * scope with none left is omitted. The password may be an API token (any user name): the token is then
+ * issued to its owner, within the API token's scope as well, carries the API token's id (revoking it ends
+ * the registry token too), never outlives it, and comes without a refresh token. Failed logins count toward the login limit (429 with Retry-After).
  * Responses are never cached; credentials and tokens are never logged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../observability/logger.ts';
 import { parseBasic, type AccessControl } from '../auth/access-control.ts';
+import type { ApiTokenInfo } from '../auth/api-tokens/api-tokens.ts';
 import { formatScope, mergeAccess, parseScopes, type ResourceAccess } from '../auth/scope.ts';
 import { TokenError } from '../auth/token/tokens.ts';
 import { readBody } from './params.ts';
@@ -42,29 +45,33 @@ export async function serveTokenEndpoint(req: IncomingMessage, res: ServerRespon
     const service = query.get('service');
     if (service !== null && service !== token.service) return oauthError(res, 400, 'invalid_request', `unknown service ${JSON.stringify(service.slice(0, 100))}`);
     let user: string | undefined;
+    let basicUser: string | undefined;
+    let apiToken: ApiTokenInfo | undefined;
     const header = req.headers.authorization;
     if (header !== undefined) {
       const [scheme, value = ''] = header.split(/ (.*)/s, 2);
       const basic = scheme?.toLowerCase() === 'basic' ? parseBasic(value.trim()) : undefined;
       const challenge = { 'WWW-Authenticate': `Basic realm="${access.basicRealm.replace(/["\\]/g, '\\$&')}"` };
       if (!basic) return oauthError(res, 401, 'invalid_client', 'Basic credentials expected', challenge);
-      const check = await access.checkPassword(basic.user, basic.password, address);
+      const check = await access.checkCredentials(basic.user, basic.password, address);
       if (!check.ok && check.reason === 'limited') {
         return oauthError(res, 429, 'too_many_requests', 'too many failed login attempts', { 'Retry-After': String(check.retryAfterSeconds) });
       }
       if (!check.ok) return oauthError(res, 401, 'invalid_client', 'invalid username or password', challenge);
-      user = basic.user;
+      user = check.user;
+      basicUser = basic.user;
+      apiToken = check.apiToken;
     }
     const account = query.get('account');
-    if (account !== null && account !== '' && user !== undefined && account !== user) {
+    if (account !== null && account !== '' && basicUser !== undefined && account !== basicUser) {
       return oauthError(res, 400, 'invalid_request', 'account does not match the credentials');
     }
     const requested = mergeAccess(query.getAll('scope').flatMap(parseScopes));
-    const granted = access.grant(user, requested);
-    const issued = await issuer.issue(user, granted);
+    const granted = access.grant(user, requested, apiToken);
+    const issued = await issuer.issue(user, granted, new Date(), apiTokenClaims(apiToken));
     const body: Record<string, unknown> = { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt };
-    if (query.get('offline_token') === 'true' && user !== undefined) body.refresh_token = await issuer.issueRefresh(user, access.htpasswd!.passwordStamp(user)!);
-    logTokenIssued(logger, user, query.get('client_id'), requested, granted);
+    if (query.get('offline_token') === 'true' && user !== undefined && !apiToken) body.refresh_token = await issuer.issueRefresh(user, access.htpasswd!.passwordStamp(user)!);
+    logTokenIssued(logger, user, query.get('client_id'), requested, granted, apiToken);
     return send(res, 200, body);
   }
 
@@ -79,17 +86,19 @@ export async function serveTokenEndpoint(req: IncomingMessage, res: ServerRespon
     const grantType = form.get('grant_type');
     let user: string;
     let refreshToken: string | undefined;
+    let apiToken: ApiTokenInfo | undefined;
     if (grantType === 'password') {
       const username = form.get('username');
       const password = form.get('password');
       if (!username || password === null) return oauthError(res, 400, 'invalid_request', 'username and password are required');
-      const check = await access.checkPassword(username, password, address);
+      const check = await access.checkCredentials(username, password, address);
       if (!check.ok && check.reason === 'limited') {
         return oauthError(res, 429, 'too_many_requests', 'too many failed login attempts', { 'Retry-After': String(check.retryAfterSeconds) });
       }
       if (!check.ok) return oauthError(res, 400, 'invalid_grant', 'invalid username or password');
-      user = username;
-      if (form.get('access_type') === 'offline') refreshToken = await issuer.issueRefresh(user, access.htpasswd!.passwordStamp(user)!);
+      user = check.user;
+      apiToken = check.apiToken;
+      if (form.get('access_type') === 'offline' && !apiToken) refreshToken = await issuer.issueRefresh(user, access.htpasswd!.passwordStamp(user)!);
     } else if (grantType === 'refresh_token') {
       const presented = form.get('refresh_token');
       if (!presented) return oauthError(res, 400, 'invalid_request', 'refresh_token is required');
@@ -106,9 +115,9 @@ export async function serveTokenEndpoint(req: IncomingMessage, res: ServerRespon
       return oauthError(res, 400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
     }
     const requested = mergeAccess(parseScopes(form.get('scope') ?? ''));
-    const granted = access.grant(user, requested);
-    const issued = await issuer.issue(user, granted);
-    logTokenIssued(logger, user, form.get('client_id'), requested, granted);
+    const granted = access.grant(user, requested, apiToken);
+    const issued = await issuer.issue(user, granted, new Date(), apiTokenClaims(apiToken));
+    logTokenIssued(logger, user, form.get('client_id'), requested, granted, apiToken);
     return send(res, 200, {
       access_token: issued.token,
       token: issued.token,
@@ -122,9 +131,27 @@ export async function serveTokenEndpoint(req: IncomingMessage, res: ServerRespon
   return oauthError(res, 405, 'invalid_request', 'use GET or POST', { Allow: 'GET, POST' });
 }
 
-function logTokenIssued(logger: Logger, user: string | undefined, clientId: string | null, requested: ResourceAccess[], granted: ResourceAccess[]): void {
+function apiTokenClaims(apiToken: ApiTokenInfo | undefined): { apiToken?: string; notAfter?: Date } {
+  if (!apiToken) return {};
+  return { apiToken: apiToken.id, ...(apiToken.expiresAt ? { notAfter: apiToken.expiresAt } : {}) };
+}
+
+function logTokenIssued(
+  logger: Logger,
+  user: string | undefined,
+  clientId: string | null,
+  requested: ResourceAccess[],
+  granted: ResourceAccess[],
+  apiToken: ApiTokenInfo | undefined,
+): void {
   logger.debug(
-    { user: user ?? '(anonymous)', clientId: clientId?.slice(0, 100), requested: requested.map(formatScope), granted: granted.map(formatScope) },
+    {
+      user: user ?? '(anonymous)',
+      clientId: clientId?.slice(0, 100),
+      ...(apiToken ? { apiToken: apiToken.id } : {}),
+      requested: requested.map(formatScope),
+      granted: granted.map(formatScope),
+    },
     'token issued',
   );
 }

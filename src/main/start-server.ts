@@ -15,7 +15,7 @@ import { createSecureServer, type Http2SecureServer, type Http2Session } from 'n
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { createHttpServer, createRequestListener, IDLE_SOCKET_TIMEOUT_MS, SERVER_OPTIONS, type HttpServerOptions } from '../http/server.ts';
 import { createRequestGate, type GateOptions } from '../http/request-gate.ts';
-import { openRegistry, type OpenRegistry } from './open-registry.ts';
+import { indexFile, openRegistry, type OpenRegistry } from './open-registry.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { Health } from '../observability/health.ts';
@@ -24,6 +24,9 @@ import type { ListenAddress } from '../config/listen-address.ts';
 import type { TlsSettings } from '../config/serve-settings.ts';
 import { createAccessControl, type AccessConfig, type AccessControl } from '../auth/access-control.ts';
 import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.ts';
+import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
+import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.ts';
+import { createAdminApi } from '../http/admin/admin-api.ts';
 
 export interface StartOptions {
   dataDir: string;
@@ -59,6 +62,8 @@ export interface RunningServer {
   scheme: 'http' | 'https';
   /** Authentication and authorization, when configured. */
   accessControl?: AccessControl;
+  /** API tokens (kept in the index's database). */
+  apiTokens: ApiTokens;
   /** Re-reads the TLS certificate, key and client CAs (new connections use them); throws if they cannot be read. */
   reloadTls(): void;
   /** Drains and stops; resolves when everything is closed. */
@@ -78,8 +83,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
+  let tokenStore: SqliteApiTokenStore | undefined;
+  let apiTokens: ApiTokens;
   try {
-    accessControl = options.access ? await createAccessControl(options.access, options.logger) : undefined;
+    tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
+    apiTokens = new ApiTokens(tokenStore);
+    accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
     const gateOptions: GateOptions = {
       logger: options.logger,
       ...(options.headers ? { headers: options.headers } : {}),
@@ -93,6 +102,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       metrics,
       health,
       ...(needsGate ? { gate: createRequestGate(gateOptions) } : {}),
+      admin: createAdminApi({
+        logger: options.logger,
+        apiTokens,
+        index: opened.index,
+        quotas: options.registry?.quotas ?? [],
+        ...(accessControl ? { access: accessControl } : {}),
+      }),
     };
     listener = options.tls ? tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
     await new Promise<void>((resolve, reject) => {
@@ -103,6 +119,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       });
     });
   } catch (error) {
+    await tokenStore?.close();
     await opened.close();
     throw error;
   }
@@ -120,6 +137,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     port,
     scheme: options.tls ? 'https' : 'http',
     ...(accessControl ? { accessControl } : {}),
+    apiTokens,
     reloadTls() {
       if (!options.tls) return;
       (server as HttpsServer).setSecureContext(readTlsFiles(options.tls));
@@ -142,6 +160,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         clearInterval(sweep);
         await maintenance?.stop();
+        await tokenStore.close();
         await opened.close();
       })();
       return closing;

@@ -4,7 +4,9 @@
  * `TokenIssuer` signs access tokens — `iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti` and the `access` claim
  * (`[{type, name, actions}]`) — and refresh tokens (`offline_token`, OAuth2 `refresh_token` grant), which carry
  * no access, a `pier_refresh` stamp of the user's password hash (a new password voids them) and a longer
- * lifetime. An access token never validates as a refresh token, nor the other way round.
+ * lifetime. An access token never validates as a refresh token, nor the other way round. An access token
+ * issued for a login with an API token carries its id as `pier_api_token` (read only from Pier's own tokens)
+ * and expires no later than the API token.
  *
  * `TokenVerifier` accepts a token only if: its algorithm is an allowed asymmetric one (never `none`, never
  * HMAC), its key is trusted — found by `kid` (libtrust id or JWK thumbprint), by an embedded `jwk` equal to a
@@ -40,10 +42,18 @@ export class TokenIssuer {
     return this.key.kid;
   }
 
-  async issue(subject: string | undefined, access: ResourceAccess[], now = new Date()): Promise<IssuedToken> {
+  /**
+   * An access token. `apiToken`: the id of the API token the caller logged in with, carried as the
+   * `pier_api_token` claim (so revoking the API token ends this token too); `notAfter` caps the expiry (an
+   * API token's own).
+   */
+  async issue(subject: string | undefined, access: ResourceAccess[], now = new Date(), options: { apiToken?: string; notAfter?: Date } = {}): Promise<IssuedToken> {
     const iat = Math.floor(now.getTime() / 1000);
-    const expiresIn = Math.max(1, Math.round(this.expirationMs / 1000));
-    const token = await new SignJWT({ access: access.map((a) => ({ type: a.type, name: a.name, actions: a.actions })) })
+    let expiresIn = Math.max(1, Math.round(this.expirationMs / 1000));
+    if (options.notAfter) expiresIn = Math.max(1, Math.min(expiresIn, Math.floor(options.notAfter.getTime() / 1000) - iat));
+    const claims: Record<string, unknown> = { access: access.map((a) => ({ type: a.type, name: a.name, actions: a.actions })) };
+    if (options.apiToken !== undefined) claims.pier_api_token = options.apiToken;
+    const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: this.key.alg, typ: 'JWT', kid: this.key.kid })
       .setIssuer(this.issuer)
       .setSubject(subject ?? '')
@@ -77,6 +87,8 @@ export interface VerifiedToken {
   access: ResourceAccess[];
   /** Signed by Pier's own signing key. */
   ownKey: boolean;
+  /** Issued by Pier for a login with this API token (its id); only read from Pier's own tokens. */
+  apiToken?: string;
 }
 
 export class TokenError extends Error {
@@ -106,10 +118,12 @@ export class TokenVerifier {
   async verify(token: string): Promise<VerifiedToken> {
     const { payload, kid } = await this.check(token);
     if (payload.pier_refresh !== undefined) throw new TokenError('a refresh token is not an access token');
+    const ownKey = kid !== undefined && kid === this.ownKid;
     return {
       subject: typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined,
       access: parseAccessClaim(payload.access),
-      ownKey: kid !== undefined && kid === this.ownKid,
+      ownKey,
+      ...(ownKey && typeof payload.pier_api_token === 'string' ? { apiToken: payload.pier_api_token } : {}),
     };
   }
 

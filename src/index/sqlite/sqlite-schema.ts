@@ -5,6 +5,26 @@
  */
 export const SCHEMA_VERSION = 1;
 
+/**
+ * API tokens (Pier-only, auth/api-tokens/). Unlike everything else here they are not derived from storage:
+ * `pier reindex` (which clears the other tables) keeps them, and deleting index.db loses them. The table is
+ * only ever added (CREATE … IF NOT EXISTS), so the token store creates it in an index of the same version
+ * made before it existed, and an older Pier still opens the file.
+ */
+export const API_TOKENS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS api_tokens (
+  id TEXT PRIMARY KEY,            -- the public part of the token (16 hex digits)
+  owner TEXT NOT NULL,            -- the htpasswd user it acts for
+  name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,      -- SHA-256 of the whole token, hex; the token itself is never stored
+  scope TEXT NOT NULL,            -- JSON: [{"repositories": [...], "actions": [...]}]
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  last_used_at INTEGER,
+  UNIQUE (owner, name)
+) WITHOUT ROWID;
+`;
+
 export const SCHEMA = `
 -- key 'built': set once the index has been built from storage (see main/open-registry.ts)
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,4 +87,4 @@ CREATE TABLE IF NOT EXISTS tags (
   FOREIGN KEY (repository_id, digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository_id, digest);
-`;
+${API_TOKENS_SCHEMA}`;
