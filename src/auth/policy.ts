@@ -15,6 +15,7 @@
  */
 import type { AccessRule, PierConfig } from '../config/schema.ts';
 import { ALL_ACTIONS } from './scope.ts';
+import { compilePattern } from '../registry/policies/patterns.ts';
 
 export type PolicyConfig = NonNullable<PierConfig['access']['policy']>;
 
@@ -26,22 +27,6 @@ interface CompiledRule {
   users: Set<string>;
   groups: Set<string>;
   actions: Set<string>;
-}
-
-export function compilePattern(pattern: string): RegExp {
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*' && pattern[i + 1] === '*') {
-      source += '.*';
-      i++;
-    } else if (c === '*') {
-      source += '[^/]*';
-    } else {
-      source += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    }
-  }
-  return new RegExp(`^${source}$`);
 }
 
 export class AccessPolicy {

@@ -1,7 +1,8 @@
 /** The pieces of access control as plain values: scopes, patterns, the policy, and the login limiter's clock. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AccessPolicy, compilePattern } from '../../src/auth/policy.ts';
+import { AccessPolicy } from '../../src/auth/policy.ts';
+import { compilePattern } from '../../src/registry/policies/patterns.ts';
 import { covers, intersect, mergeAccess, parseScopes } from '../../src/auth/scope.ts';
 import { LoginLimiter } from '../../src/auth/login-limiter.ts';
 import { parseHtpasswd } from '../../src/auth/htpasswd.ts';

@@ -15,7 +15,7 @@
  * Where tokens are kept is the `ApiTokenStore` port (sqlite-api-token-store.ts shares the index's database).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { compilePattern } from '../policy.ts';
+import { compilePattern } from '../../registry/policies/patterns.ts';
 import { ALL_ACTIONS } from '../scope.ts';
 import { validUserName } from '../htpasswd.ts';
 import { parseConfigDuration } from '../../config/schema.ts';
