@@ -11,6 +11,7 @@ import type { ManifestRecord } from '../ports.ts';
 import { parseManifest } from './parse-manifest.ts';
 import { retryWhileDeleting } from '../gc/wait-for-deletion.ts';
 import type { TagImmutability } from '../policies/immutability.ts';
+import { ManifestCache } from './manifest-cache.ts';
 
 export interface StoredManifest extends ManifestRecord {
   body: Buffer;
@@ -22,6 +23,9 @@ export interface PutResult {
 }
 
 export class Manifests {
+  /** Bodies of recently served manifests: a pull storm reads the same few thousand bytes many times. */
+  private readonly cache = new ManifestCache(32 * 1024 * 1024);
+
   constructor(
     private readonly ctx: RegistryContext,
     private readonly immutability: TagImmutability,
@@ -38,9 +42,10 @@ export class Manifests {
   }
 
   async get(repository: string, reference: Reference): Promise<StoredManifest> {
-    const record = await this.describe(repository, reference);
-    const body = await this.ctx.storage.readBlob(parseDigest(record.digest));
+    const record = await this.describe(repository, reference); // the index decides whether it exists here
+    const body = this.cache.get(record.digest) ?? (await this.ctx.storage.readBlob(parseDigest(record.digest)));
     if (!body) throw unknownManifest(repository, reference);
+    this.cache.set(record.digest, body);
     return { ...record, body };
   }
 
