@@ -3,7 +3,8 @@
  * This is how a data directory written by the reference registry is adopted, and how a lost or damaged
  * index is recovered. Storage is the truth here: references are recorded as found, not re-validated.
  */
-import type { MetadataIndex, RegistryStorage } from '../registry/ports.ts';
+import type { ManifestWrite, MetadataIndex, RegistryStorage } from '../registry/ports.ts';
+import { mapConcurrently } from '../registry/map-concurrently.ts';
 import { parseManifest } from '../registry/manifests/parse-manifest.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -21,23 +22,22 @@ export async function rebuildIndex(storage: RegistryStorage, index: MetadataInde
   await index.clear();
   for await (const repository of storage.listRepositories()) {
     report.repositories += 1;
-    for (const digest of await storage.listLayers(repository)) {
-      const size = await storage.blobSize(digest);
-      if (size === undefined) continue; // a link to bytes that are gone (e.g. after an offline GC)
-      await index.addBlob(repository, digest.value, size);
-      report.blobs += 1;
-    }
-    const known = new Set<string>();
-    for (const digest of await storage.listRevisions(repository)) {
-      const body = await storage.readBlob(digest);
+    const layers = await storage.listLayers(repository);
+    const sizes = await mapConcurrently(layers, (digest) => storage.blobSize(digest));
+    // A link to bytes that are gone (e.g. after an offline GC) is not recorded.
+    const blobs = layers.flatMap((digest, i) => (sizes[i] === undefined ? [] : [{ digest: digest.value, size: sizes[i] }]));
+    const revisions = await storage.listRevisions(repository);
+    const bodies = await mapConcurrently(revisions, (digest) => storage.readBlob(digest));
+    const manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>> = [];
+    revisions.forEach((digest, i) => {
+      const body = bodies[i];
       if (!body) {
         report.skipped.push({ repository, digest: digest.value, reason: 'manifest bytes missing' });
-        continue;
+        return;
       }
       try {
         const parsed = parseManifest(body, undefined);
-        await index.putManifest({
-          repository,
+        manifests.push({
           digest: digest.value,
           mediaType: parsed.mediaType,
           size: body.length,
@@ -46,20 +46,17 @@ export async function rebuildIndex(storage: RegistryStorage, index: MetadataInde
           ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
           ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
           ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
-        }, { trustReferences: true });
-        known.add(digest.value);
-        report.manifests += 1;
+        });
       } catch (error) {
         report.skipped.push({ repository, digest: digest.value, reason: (error as Error).message });
       }
-    }
-    for (const { tag, digest } of await storage.listTags(repository)) {
-      if (!known.has(digest.value)) continue;
-      const record = await index.getManifest(repository, digest.value);
-      if (!record) continue;
-      await index.putManifest({ repository, digest: digest.value, mediaType: record.mediaType, size: record.size, blobs: [], children: [], tag }, { trustReferences: true });
-      report.tags += 1;
-    }
+    });
+    const known = new Set(manifests.map((m) => m.digest));
+    const tags = (await storage.listTags(repository)).filter((t) => known.has(t.digest.value)).map((t) => ({ tag: t.tag, digest: t.digest.value }));
+    await index.importRepository(repository, { blobs, manifests, tags });
+    report.blobs += blobs.length;
+    report.manifests += manifests.length;
+    report.tags += tags.length;
     if (report.repositories % 100 === 0) logger?.info({ repositories: report.repositories }, 'reindex progress');
   }
   return report;

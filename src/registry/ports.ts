@@ -171,6 +171,15 @@ export interface MetadataIndex {
   lockUpload(id: string, owner: string, ttlMs: number): Promise<boolean>;
   unlockUpload(id: string, owner: string): Promise<void>;
 
+  /**
+   * Records a whole repository found in storage in one transaction (rebuild): its layer links, manifests
+   * (references trusted as found) and tags (only those whose manifest is among `manifests`).
+   */
+  importRepository(
+    repository: string,
+    content: { blobs: Array<{ digest: string; size: number }>; manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>; tags: Array<{ tag: string; digest: string }> },
+  ): Promise<void>;
+
   /** Removes everything; used before a rebuild. */
   clear(): Promise<void>;
   close(): Promise<void>;

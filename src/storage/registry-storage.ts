@@ -9,6 +9,7 @@ import type { RegistryStorage, UploadAppender } from '../registry/ports.ts';
 import { parseDigest, isDigestAlgorithm, type Digest } from '../registry/model/digest.ts';
 import { isRepositoryName } from '../registry/model/repository-name.ts';
 import { isTag } from '../registry/model/tag.ts';
+import { mapConcurrently } from '../registry/map-concurrently.ts';
 
 export class DriverRegistryStorage implements RegistryStorage {
   constructor(readonly driver: StorageDriver) {}
@@ -147,13 +148,9 @@ export class DriverRegistryStorage implements RegistryStorage {
   }
 
   async listTags(repository: string): Promise<Array<{ tag: string; digest: Digest }>> {
-    const tags: Array<{ tag: string; digest: Digest }> = [];
-    for (const tag of await this.driver.list(layout.tagsPath(repository))) {
-      if (!isTag(tag)) continue;
-      const digest = await this.readLink(layout.tagCurrentLinkPath(repository, tag));
-      if (digest) tags.push({ tag, digest });
-    }
-    return tags;
+    const names = (await this.driver.list(layout.tagsPath(repository))).filter(isTag);
+    const links = await mapConcurrently(names, (tag) => this.readLink(layout.tagCurrentLinkPath(repository, tag)));
+    return names.flatMap((tag, i) => (links[i] ? [{ tag, digest: links[i] }] : []));
   }
 
   listRevisions(repository: string): Promise<Digest[]> {
@@ -169,12 +166,11 @@ export class DriverRegistryStorage implements RegistryStorage {
     const found: Digest[] = [];
     for (const algorithm of ['sha256', 'sha512']) {
       if (!isDigestAlgorithm(algorithm)) continue;
-      for (const hex of await this.driver.list(dir(algorithm))) {
-        const digest = safeDigest(`${algorithm}:${hex}`);
-        if (!digest) continue;
-        const link = await this.readLink(`${dir(algorithm)}/${hex}/link`);
-        if (link && link.value === digest.value) found.push(digest);
-      }
+      const digests = (await this.driver.list(dir(algorithm))).map((hex) => safeDigest(`${algorithm}:${hex}`)).filter((d) => d !== undefined);
+      const links = await mapConcurrently(digests, (digest) => this.readLink(`${dir(algorithm)}/${digest.hex}/link`));
+      digests.forEach((digest, i) => {
+        if (links[i]?.value === digest.value) found.push(digest);
+      });
     }
     return found;
   }

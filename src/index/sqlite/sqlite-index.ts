@@ -236,6 +236,26 @@ export class SqliteIndex implements MetadataIndex {
     this.statements.unlockUpload.run(id, owner);
   }
 
+  async importRepository(
+    repository: string,
+    content: { blobs: Array<{ digest: string; size: number }>; manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>; tags: Array<{ tag: string; digest: string }> },
+  ): Promise<void> {
+    const s = this.statements;
+    this.db.transaction(() => {
+      const now = Date.now();
+      const id = this.repositoryId(repository, true, now)!;
+      for (const blob of content.blobs) s.insertBlob.run(id, blob.digest, blob.size, now);
+      const known = new Set<string>();
+      for (const m of content.manifests) {
+        s.insertManifest.run(id, m.digest, m.mediaType, m.size, m.artifactType ?? null, m.subject ?? null, m.annotations ? JSON.stringify(m.annotations) : null, now, now);
+        for (const blob of m.blobs) s.insertReference.run(id, m.digest, 'blob', blob);
+        for (const child of m.children) s.insertReference.run(id, m.digest, 'manifest', child);
+        known.add(m.digest);
+      }
+      for (const { tag, digest } of content.tags) if (known.has(digest)) s.upsertTag.run(id, tag, digest, now);
+    }).immediate();
+  }
+
   async clear(): Promise<void> {
     this.db.transaction(() => {
       for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions']) this.db.exec(`DELETE FROM ${table}`);

@@ -189,6 +189,19 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.equal(await index.blobInScope({ repository: 'team/a' }, d(2)), false);
     });
 
+    it('imports a whole repository found in storage in one go', async () => {
+      await index.importRepository('imported/app', {
+        blobs: [{ digest: d(1), size: 10 }],
+        manifests: [{ digest: d(10), mediaType: MediaType.ociManifest, size: 100, blobs: [d(1)], children: [], subject: d(9), artifactType: 'application/x' }],
+        tags: [{ tag: 'v1', digest: d(10) }, { tag: 'dangling', digest: d(11) }],
+      });
+      assert.equal(await index.repositoryBlobSize('imported/app', d(1)), 10);
+      assert.equal((await index.resolveTag('imported/app', 'v1'))?.digest, d(10));
+      assert.deepEqual(await index.listTags('imported/app', undefined, 10), ['v1'], 'a tag whose manifest is not imported is left out');
+      assert.deepEqual((await index.listReferrers('imported/app', d(9))).map((r) => r.digest), [d(10)]);
+      assert.equal(await index.isBlobLive(d(1), new Date(Date.now() + 60_000)), true, 'references are recorded');
+    });
+
     it('clear empties everything', async () => {
       await put(index, manifest('app', d(10), { tag: 'a' }));
       await index.addBlob('app', d(1), 1);
