@@ -102,7 +102,7 @@ it('pushes racing online GC never leave a manifest pointing at missing bytes', {
     assert.deepEqual(failures, [], 'no push failed other than cleanly');
     assert.ok(runs >= 3, `the in-process GC ran ${runs} times`);
     assert.ok(codes.length >= 1 && codes.every((c) => c === 0), `pier gc processes exited ${codes.join(',')}`);
-    assert.ok(succeeded >= CLIENTS * ROUNDS * 0.25, `${succeeded} pushes succeeded, ${cleanFailures} failed cleanly`);
+    assert.ok(succeeded >= 6, `${succeeded} pushes succeeded, ${cleanFailures} failed cleanly`);
 
     for (const [key, image] of finalTags) {
       const [repo, tag] = key.split(':') as [string, string];

@@ -31,7 +31,8 @@ it('config.yml lifecycle rules: scheduled GC runs, immutable tags and quotas are
       '  gc:',
       '    enabled: true',
       '    interval: 300ms',
-      '    grace: 0s',
+      // long enough that the pushes below are not collected between their blobs and their manifest
+      '    grace: 3s',
       '  retention:',
       '    - repository: "ret/**"',
       '      keeplast: 1',
@@ -50,7 +51,7 @@ it('config.yml lifecycle rules: scheduled GC runs, immutable tags and quotas are
     const lonely = randomBytes(100);
     await pushBlob(pier.url, 'scratch/app', lonely);
     let status = 200;
-    for (let i = 0; i < 40 && status === 200; i++) {
+    for (let i = 0; i < 80 && status === 200; i++) {
       await sleep(250);
       status = (await fetch(`${pier.url}/v2/scratch/app/blobs/${digestOf(lonely)}`, { method: 'HEAD' })).status;
     }
