@@ -7,16 +7,10 @@ import { Command } from 'commander';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { startServer } from '../main/start-server.ts';
 import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
-import { ConfigError, formatProblem } from '../config/load.ts';
+import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
 
-interface Flags {
+interface Flags extends ServeFlags {
   config?: string;
-  addr?: string;
-  data?: string;
-  delete?: boolean;
-  logLevel?: string;
-  drainTimeout?: string;
-  shutdownDelay?: string;
 }
 
 export function serveCommand(): Command {
