@@ -65,6 +65,10 @@ export class BlobFetch {
     return this.state === 'verified';
   }
 
+  get failed(): boolean {
+    return this.state === 'failed';
+  }
+
   /** A stream of `[start, end]` (inclusive) of the blob that follows the download as it arrives. */
   reader(range?: { start: number; end: number }): Readable {
     this.holders++;

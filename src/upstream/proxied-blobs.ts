@@ -45,7 +45,7 @@ export class ProxiedBlobs implements BlobUseCases {
     }
     const key = fetchKey(repository, digest);
     const running = this.fetches.get(key);
-    if (running) return running.size;
+    if (running && !running.failed) return running.size;
     const starting = this.starting.get(key);
     if (starting) return (await starting).size;
     let head = this.heads.get(key);
@@ -77,11 +77,12 @@ export class ProxiedBlobs implements BlobUseCases {
     }
     const key = fetchKey(repository, digest);
     const running = this.fetches.get(key);
-    if (running && !running.verified) {
+    if (running?.failed) this.fetches.delete(key);
+    else if (running && !running.verified) {
       this.pt.metrics.sharedWaiters.inc({ upstream: route.settings.name });
       return running.reader(range);
     }
-    if (running) return this.inner.open(repository, digest, range);
+    else if (running) return this.inner.open(repository, digest, range);
     let starting = this.starting.get(key);
     if (starting) {
       this.pt.metrics.sharedWaiters.inc({ upstream: route.settings.name });

@@ -1,0 +1,220 @@
+/**
+ * The pull-through cache against a second Pier as its upstream, behind a counting proxy that can fail on
+ * demand: one upstream fetch shared by 20 clients, a corrupted upstream blob, tag revalidation after the
+ * TTL, and failover when the upstream is down, stalls or rate-limits — also after a restart.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { startPier, type RunningPier } from '../support/pier.ts';
+import { startCountingProxy, type CountingProxy } from '../support/counting-proxy.ts';
+import { startServer, type RunningServer } from '../../src/main/start-server.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import type { PullThroughSettings } from '../../src/upstream/upstream-settings.ts';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const TIMEOUTS = { connectMs: 1_000, firstByteMs: 2_000, idleMs: 2_000 };
+
+async function pushBlob(base: string, repo: string, bytes: Buffer): Promise<string> {
+  const digest = sha256(bytes);
+  const res = await fetch(`${base}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: bytes as unknown as Uint8Array<ArrayBuffer>, headers: { 'Content-Type': 'application/octet-stream' } });
+  assert.equal(res.status, 201, await res.text());
+  return digest;
+}
+
+/** Pushes a one-layer image (config + layer) tagged `tag`; returns the manifest digest. */
+async function pushImage(base: string, repo: string, tag: string, layer: Buffer, note = ''): Promise<{ manifest: string; layer: string; config: string }> {
+  const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', note, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+  const config = await pushBlob(base, repo, configBytes);
+  const layerDigest = await pushBlob(base, repo, layer);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: configBytes.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
+    }),
+  );
+  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest as unknown as Uint8Array<ArrayBuffer>, headers: { 'Content-Type': OCI_MANIFEST } });
+  assert.equal(res.status, 201, await res.text());
+  return { manifest: sha256(manifest), layer: layerDigest, config };
+}
+
+/** GET a blob, hashing as it streams; reports status, hash, length, time to first byte and total time. */
+async function pullBlob(base: string, repo: string, digest: string): Promise<{ status: number; digest?: string; length: number; firstByteMs: number; totalMs: number; error?: string }> {
+  const started = performance.now();
+  let firstByteMs = -1;
+  let length = 0;
+  const hash = createHash('sha256');
+  try {
+    const res = await request(`${base}/v2/${repo}/blobs/${digest}`);
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      if (firstByteMs < 0) firstByteMs = performance.now() - started;
+      hash.update(chunk);
+      length += chunk.length;
+    }
+    const expected = Number(res.headers['content-length']);
+    return { status: res.statusCode, digest: `sha256:${hash.digest('hex')}`, length, firstByteMs, totalMs: performance.now() - started, ...(expected !== length ? { error: 'short' } : {}) };
+  } catch (error) {
+    return { status: -1, length, firstByteMs, totalMs: performance.now() - started, error: (error as Error).message };
+  }
+}
+
+describe('pull-through cache: shared fetches, verification, revalidation and failover', { timeout: 120_000 }, () => {
+  let upstream: RunningPier;
+  let proxy: CountingProxy;
+  let mirror: RunningServer;
+  let mirrorUrl: string;
+  let dataDir: string;
+  const settings = (): PullThroughSettings => ({
+    upstreams: [{ name: 'hub', prefix: '', url: new URL(proxy.url), realms: [], tagTtlMs: 1_500, timeouts: TIMEOUTS, allow: [], deny: ['blocked/**'], mode: 'proxied', officialImages: false }],
+    notFoundTtlMs: 1_000,
+  });
+  const startMirror = async (): Promise<void> => {
+    mirror = await startServer({ dataDir, listen: { host: '127.0.0.1', port: 0 }, logger: createLogger(process.env.PIER_TEST_LOG === '1' ? 'debug' : 'silent'), pullThrough: settings() });
+    mirrorUrl = `http://127.0.0.1:${mirror.port}`;
+  };
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'pier-mirror-'));
+    upstream = await startPier();
+    proxy = await startCountingProxy(upstream.url);
+    await startMirror();
+  });
+
+  after(async () => {
+    await mirror?.close();
+    await proxy?.close();
+    await upstream?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('20 concurrent clients on one uncached 50 MB blob: one upstream GET, all correct, first byte long before the end', async (t) => {
+    const big = randomBytes(50 * 1024 * 1024);
+    const image = await pushImage(upstream.url, 'app/big', '1', big);
+    proxy.blobRate = 20 * 1024 * 1024; // about 2.5 s for the whole blob
+    try {
+      const results = await Promise.all(Array.from({ length: 20 }, () => pullBlob(mirrorUrl, 'app/big', image.layer)));
+      const blobGets = proxy.count('GET', new RegExp(`/blobs/${image.layer}$`));
+      const firstBytes = results.map((r) => r.firstByteMs).sort((a, b) => a - b);
+      const totals = results.map((r) => r.totalMs).sort((a, b) => a - b);
+      t.diagnostic(`upstream blob GETs: ${blobGets}, HEADs: ${proxy.count('HEAD', new RegExp(`/blobs/${image.layer}$`))}`);
+      t.diagnostic(`time to first byte ms: min ${firstBytes[0]!.toFixed(0)}, max ${firstBytes[19]!.toFixed(0)}; full download ms: min ${totals[0]!.toFixed(0)}, max ${totals[19]!.toFixed(0)}`);
+      assert.equal(blobGets, 1, 'exactly one upstream blob GET');
+      for (const r of results) {
+        assert.equal(r.status, 200);
+        assert.equal(r.error, undefined);
+        assert.equal(r.length, big.length);
+        assert.equal(r.digest, image.layer);
+      }
+      assert.ok(firstBytes[0]! < totals[0]! / 4, `first byte (${firstBytes[0]} ms) long before the end (${totals[0]} ms)`);
+      // Cached now: another pull makes no upstream request.
+      const before = proxy.requests.length;
+      const again = await pullBlob(mirrorUrl, 'app/big', image.layer);
+      assert.equal(again.digest, image.layer);
+      assert.equal(proxy.requests.length, before, 'served from the cache');
+      const metrics = await (await fetch(`${mirrorUrl}/metrics`)).text();
+      assert.match(metrics, /pier_proxy_shared_fetch_waiters_total\{upstream="hub"\} (19|[2-9]\d)/);
+    } finally {
+      proxy.blobRate = undefined;
+    }
+  });
+
+  it('a corrupted upstream blob: no client gets a complete 200 with wrong bytes; a later pull is correct', async () => {
+    const bytes = randomBytes(3 * 1024 * 1024);
+    const image = await pushImage(upstream.url, 'app/corrupt', '1', bytes);
+    proxy.corrupt.add(image.layer);
+    const bad = await Promise.all([pullBlob(mirrorUrl, 'app/corrupt', image.layer), pullBlob(mirrorUrl, 'app/corrupt', image.layer)]);
+    for (const r of bad) {
+      assert.ok(r.error !== undefined || r.status !== 200, `a broken-off response, not ${JSON.stringify(r)}`);
+      assert.ok(r.length < bytes.length, 'never the complete body');
+    }
+    proxy.corrupt.clear();
+    const good = await pullBlob(mirrorUrl, 'app/corrupt', image.layer);
+    assert.equal(good.status, 200);
+    assert.equal(good.digest, image.layer);
+    assert.equal(proxy.count('GET', new RegExp(`/blobs/${image.layer}$`)), 2, 'the bad bytes were not cached');
+  });
+
+  it('tags: served within the TTL, revalidated with a HEAD after it, moved when upstream re-tagged', async () => {
+    const first = await pushImage(upstream.url, 'app/tagged', 'v1', randomBytes(1024), 'first');
+    const get = () => fetch(`${mirrorUrl}/v2/app/tagged/manifests/v1`, { headers: { Accept: OCI_MANIFEST } });
+    assert.equal((await get()).headers.get('docker-content-digest'), first.manifest);
+    const second = await pushImage(upstream.url, 'app/tagged', 'v1', randomBytes(1024), 'second');
+    const heads = proxy.count('HEAD', /\/manifests\/v1$/);
+    assert.equal((await get()).headers.get('docker-content-digest'), first.manifest, 'within the TTL: the cached tag, no upstream request');
+    assert.equal(proxy.count('HEAD', /\/manifests\/v1$/), heads);
+    await sleep(1_600);
+    const res = await get();
+    assert.equal(res.headers.get('docker-content-digest'), second.manifest, 'after the TTL: revalidated and moved');
+    assert.equal(res.headers.get('warning'), null);
+    assert.equal(proxy.count('HEAD', /\/manifests\/v1$/), heads + 1);
+    // Unknown upstream: a 404, remembered briefly.
+    const missing = await fetch(`${mirrorUrl}/v2/app/nothing/manifests/v1`);
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json() as { errors: Array<{ code: string }> }).errors[0]!.code, 'MANIFEST_UNKNOWN');
+    const count = proxy.requests.length;
+    assert.equal((await fetch(`${mirrorUrl}/v2/app/nothing/manifests/v1`)).status, 404);
+    assert.equal(proxy.requests.length, count, 'the upstream 404 was cached');
+    // Pushes to a proxied repository, and repositories the upstream must not serve.
+    const push = await fetch(`${mirrorUrl}/v2/app/tagged/blobs/uploads/`, { method: 'POST' });
+    assert.equal(push.status, 405);
+    assert.equal((await push.json() as { errors: Array<{ code: string }> }).errors[0]!.code, 'UNSUPPORTED');
+    assert.equal((await fetch(`${mirrorUrl}/v2/blocked/app/manifests/v1`)).status, 403);
+  });
+
+  for (const mode of ['refuse', 'stall', 'rate-limit'] as const) {
+    it(`upstream ${mode === 'refuse' ? 'stopped' : mode === 'stall' ? 'stalled' : 'answering 429'}: cached images pull (stale tag with a Warning), uncached ones fail cleanly within the timeout`, async () => {
+      const cached = await pushImage(upstream.url, `app/cached-${mode}`, '1', randomBytes(64 * 1024));
+      await pushImage(upstream.url, `app/uncached-${mode}`, '1', randomBytes(1024));
+      assert.equal((await fetch(`${mirrorUrl}/v2/app/cached-${mode}/manifests/1`)).status, 200);
+      assert.equal((await pullBlob(mirrorUrl, `app/cached-${mode}`, cached.layer)).digest, cached.layer);
+      await sleep(1_600); // past the tag TTL: the next pull must ask the upstream
+      await proxy.setMode(mode);
+      try {
+        let started = performance.now();
+        const stale = await fetch(`${mirrorUrl}/v2/app/cached-${mode}/manifests/1`);
+        assert.equal(stale.status, 200);
+        assert.equal(stale.headers.get('docker-content-digest'), cached.manifest);
+        assert.match(stale.headers.get('warning') ?? '', /^110 pier "Response is stale: upstream hub /);
+        assert.ok(performance.now() - started < TIMEOUTS.firstByteMs + 3_000);
+        assert.equal((await pullBlob(mirrorUrl, `app/cached-${mode}`, cached.layer)).digest, cached.layer);
+        started = performance.now();
+        const uncached = await fetch(`${mirrorUrl}/v2/app/uncached-${mode}/manifests/1`);
+        const elapsed = performance.now() - started;
+        const body = (await uncached.json()) as { errors: Array<{ code: string; message: string }> };
+        assert.equal(uncached.status, mode === 'rate-limit' ? 429 : 503);
+        assert.equal(body.errors[0]!.code, mode === 'rate-limit' ? 'TOOMANYREQUESTS' : 'UNAVAILABLE');
+        assert.match(body.errors[0]!.message, /upstream hub/);
+        assert.ok(elapsed < TIMEOUTS.firstByteMs + 3_000, `failed within the timeout (${elapsed} ms)`);
+      } finally {
+        await proxy.setMode('pass');
+      }
+    });
+  }
+
+  it('restarted during an outage, Pier still serves its cache', async () => {
+    const cached = await pushImage(upstream.url, 'app/restart', '1', randomBytes(32 * 1024));
+    assert.equal((await fetch(`${mirrorUrl}/v2/app/restart/manifests/1`)).status, 200);
+    assert.equal((await pullBlob(mirrorUrl, 'app/restart', cached.layer)).digest, cached.layer);
+    await proxy.setMode('refuse');
+    try {
+      await mirror.close();
+      await startMirror();
+      const res = await fetch(`${mirrorUrl}/v2/app/restart/manifests/1`);
+      assert.equal(res.status, 200, 'not a 404 for a cached tag while the upstream is down');
+      assert.equal(res.headers.get('docker-content-digest'), cached.manifest);
+      assert.match(res.headers.get('warning') ?? '', /stale/);
+      assert.equal((await pullBlob(mirrorUrl, 'app/restart', cached.layer)).digest, cached.layer);
+      assert.equal((await pullBlob(mirrorUrl, 'app/restart', cached.config)).status, 503, 'an uncached blob fails cleanly');
+    } finally {
+      await proxy.setMode('pass');
+    }
+  });
+});
