@@ -351,6 +351,7 @@ export const PIER_ONLY_KEYS = [
   'proxy.mode',
   'proxy.notfoundttl',
   'proxy.upstreams',
+  'proxy.upstreams[]',
 ] as const;
 export type AccessRule = z.output<typeof accessRule>;
 
