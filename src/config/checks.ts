@@ -153,7 +153,7 @@ function checkProxy(config: PierConfig, problem: (key: string, message: string) 
     }
   };
   if (proxy.remoteurl !== undefined) checkUrl('proxy.remoteurl', proxy.remoteurl);
-  if (proxy.ttl !== undefined) notice('proxy.ttl', 'cached content is kept until garbage collection removes it; it does not expire after proxy.ttl', 'info');
+  if (proxy.ttl !== undefined && proxy.cache.maxage !== undefined) notice('proxy.ttl', 'ignored: proxy.cache.maxage is set', 'info');
   const names = new Set<string>();
   const prefixes = new Set<string>();
   proxy.upstreams.forEach((u, i) => {

@@ -33,5 +33,14 @@ export function pullThroughSettings(config: PierConfig): PullThroughSettings | u
   const upstreams: UpstreamSettings[] = proxy.upstreams.map((u) => upstream(u.name, u.prefix.endsWith('/') ? u.prefix : `${u.prefix}/`, u.remoteurl, u.username, u.password, u));
   if (proxy.remoteurl !== undefined) upstreams.push(upstream('default', '', proxy.remoteurl, proxy.username, proxy.password, proxy));
   if (upstreams.length === 0) return undefined;
-  return { upstreams, notFoundTtlMs: proxy.notfoundttl };
+  // proxy.ttl (registry:2: cached content expires after it) is an age limit unless proxy.cache.maxage is set.
+  const maxAgeMs = proxy.cache.maxage ?? (proxy.ttl || undefined);
+  const maxBytes = proxy.cache.maxsize;
+  return {
+    upstreams,
+    notFoundTtlMs: proxy.notfoundttl,
+    ...(maxAgeMs !== undefined || maxBytes !== undefined
+      ? { eviction: { ...(maxAgeMs !== undefined ? { maxAgeMs } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}), intervalMs: proxy.cache.interval || 600_000, gcGraceMs: config.lifecycle.gc.grace } }
+      : {}),
+  };
 }

@@ -295,6 +295,7 @@ export const configSchema = section({
     // Pier-only: how the default upstream (remoteurl) behaves, and more upstreams selected by prefix.
     ...upstreamShape,
     notfoundttl: duration().default(10_000),
+    cache: section({ maxsize: size().optional(), maxage: duration().optional(), interval: duration().default(600_000) }),
     upstreams: z.array(z.strictObject({ name: str(), prefix: str(), remoteurl: str(), username: str().optional(), password: str().optional(), ...upstreamShape })).default([]),
   }),
   compatibility: stringMap(anyValue),
@@ -350,6 +351,7 @@ export const PIER_ONLY_KEYS = [
   'proxy.deny',
   'proxy.mode',
   'proxy.notfoundttl',
+  'proxy.cache',
   'proxy.upstreams',
   'proxy.upstreams[]',
 ] as const;

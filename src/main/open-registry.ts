@@ -60,7 +60,7 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
     if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
   }
   const pullThrough = pullThroughSettings
-    ? createPullThrough(pullThroughSettings, { storage, logger, metrics: metrics?.registry ?? new PromRegistry(), dataDir })
+    ? createPullThrough(pullThroughSettings, { storage, index, indexFile: indexFile(dataDir), logger, metrics: metrics?.registry ?? new PromRegistry(), dataDir })
     : undefined;
   const registry = new Registry(
     {

@@ -52,8 +52,9 @@ export class ProxiedBlobs implements BlobUseCases {
     if (!head) {
       head = this.upstreamSize(route, digest);
       this.heads.set(key, head);
+      // A GET usually follows a HEAD at once: keep the answer a few seconds so it is not asked again.
       void head.then(
-        () => this.heads.delete(key),
+        () => setTimeout(() => this.heads.delete(key), 5_000).unref(),
         () => this.heads.delete(key),
       );
     }

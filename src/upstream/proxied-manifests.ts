@@ -62,6 +62,7 @@ export class ProxiedManifests implements ManifestUseCases {
     const name = route.settings.name;
     if (local && (reference.kind === 'digest' || route.mode === 'local-first' || this.pt.freshTags.has(key))) {
       this.pt.metrics.hits.inc({ upstream: name, kind: 'manifest' });
+      this.pt.records.touch(repository, local.digest);
       return local;
     }
     if (!local && this.pt.notFound.has(key)) throw unknown(repository, what);
@@ -89,6 +90,7 @@ export class ProxiedManifests implements ManifestUseCases {
         if (head.digest === local.digest) {
           this.pt.freshTags.add(key, route.settings.tagTtlMs);
           this.pt.metrics.hits.inc({ upstream: name, kind: 'manifest' });
+          this.pt.records.touch(repository, local.digest);
           return local;
         }
       }
@@ -108,6 +110,7 @@ export class ProxiedManifests implements ManifestUseCases {
         throw new UpstreamFailure(name, 'invalid', `upstream ${name} sent a manifest whose digest is ${digest.value}, not the ${fetched.digest} it announced`);
       }
       await this.inner.put(repository, reference, fetched.body, fetched.mediaType, { trustReferences: true });
+      this.pt.records.recordCached(repository, digest.value, fetched.body);
       if (reference.kind === 'tag') this.pt.freshTags.add(key, route.settings.tagTtlMs);
       return await this.inner.describe(repository, { kind: 'digest', digest });
     } catch (error) {
@@ -115,6 +118,7 @@ export class ProxiedManifests implements ManifestUseCases {
       this.pt.metrics.upstreamErrors.inc({ upstream: name, reason: error.kind });
       if (local) {
         this.pt.metrics.staleServed.inc({ upstream: name });
+        this.pt.records.touch(repository, local.digest);
         this.pt.logger.warn({ upstream: name, repository, tag: what, digest: local.digest, err: error.message }, 'upstream failed: serving the cached tag');
         return { ...local, warning: `110 pier "Response is stale: ${headerSafe(error.message)}"` };
       }

@@ -6,6 +6,7 @@ import type { CacheMetrics } from './cache-metrics.ts';
 import { UpstreamFailure } from './client/upstream-failure.ts';
 import type { ExpiringSet } from './expiring-set.ts';
 import type { UpstreamRoute, UpstreamRouter } from './upstream-router.ts';
+import type { PullRecords } from './pull-records.ts';
 
 export interface PullThroughContext {
   router: UpstreamRouter;
@@ -19,6 +20,8 @@ export interface PullThroughContext {
   freshTags: ExpiringSet;
   /** Where blob downloads are spooled for the readers that follow them. */
   spoolDir: string;
+  /** Cached manifests and when they were last pulled (for eviction). */
+  records: PullRecords;
 }
 
 export function upstreamKey(route: UpstreamRoute, what: string): string {

@@ -48,6 +48,8 @@ export interface PullThroughSettings {
   upstreams: UpstreamSettings[];
   /** How long an upstream 404 is remembered (not asked again). */
   notFoundTtlMs: number;
+  /** Limits on the cache: least recently pulled content is evicted first, every intervalMs. */
+  eviction?: { maxBytes?: number; maxAgeMs?: number; intervalMs: number; gcGraceMs: number };
 }
 
 export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connectMs: 5_000, firstByteMs: 30_000, idleMs: 30_000 };

@@ -199,6 +199,39 @@ describe('pull-through cache: shared fetches, verification, revalidation and fai
     });
   }
 
+  it('cache size limit: the least recently pulled image is evicted and its blobs freed', async () => {
+    const evictDir = mkdtempSync(join(tmpdir(), 'pier-mirror-evict-'));
+    const limited = await startServer({
+      dataDir: evictDir,
+      listen: { host: '127.0.0.1', port: 0 },
+      logger: createLogger('silent'),
+      pullThrough: { ...settings(), eviction: { maxBytes: 1_500_000, intervalMs: 200, gcGraceMs: 0 } },
+    });
+    const url = `http://127.0.0.1:${limited.port}`;
+    try {
+      const old = await pushImage(upstream.url, 'app/evict-old', '1', randomBytes(1_000_000));
+      const recent = await pushImage(upstream.url, 'app/evict-new', '1', randomBytes(1_000_000));
+      for (const [repo, image] of [['app/evict-old', old], ['app/evict-new', recent]] as const) {
+        assert.equal((await fetch(`${url}/v2/${repo}/manifests/1`)).status, 200);
+        assert.equal((await pullBlob(url, repo, image.layer)).digest, image.layer);
+        await sleep(50);
+      }
+      await sleep(1_000); // a few eviction rounds
+      await proxy.setMode('refuse');
+      try {
+        assert.equal((await fetch(`${url}/v2/app/evict-new/manifests/1`)).status, 200, 'the recently pulled image stays');
+        assert.equal((await pullBlob(url, 'app/evict-new', recent.layer)).digest, recent.layer);
+        assert.equal((await fetch(`${url}/v2/app/evict-old/manifests/1`)).status, 503, 'the least recently pulled image was evicted');
+        assert.equal((await pullBlob(url, 'app/evict-old', old.layer)).status, 503, 'and its layer freed');
+      } finally {
+        await proxy.setMode('pass');
+      }
+    } finally {
+      await limited.close();
+      rmSync(evictDir, { recursive: true, force: true });
+    }
+  });
+
   it('restarted during an outage, Pier still serves its cache', async () => {
     const cached = await pushImage(upstream.url, 'app/restart', '1', randomBytes(32 * 1024));
     assert.equal((await fetch(`${mirrorUrl}/v2/app/restart/manifests/1`)).status, 200);
