@@ -98,6 +98,9 @@ describe('pull-through cache: shared fetches, verification, revalidation and fai
   it('20 concurrent clients on one uncached 50 MB blob: one upstream GET, all correct, first byte long before the end', async (t) => {
     const big = randomBytes(50 * 1024 * 1024);
     const image = await pushImage(upstream.url, 'app/big', '1', big);
+    const manifests = await Promise.all(Array.from({ length: 20 }, () => fetch(`${mirrorUrl}/v2/app/big/manifests/1`)));
+    assert.deepEqual(new Set(manifests.map((r) => r.headers.get('docker-content-digest'))), new Set([image.manifest]));
+    assert.equal(proxy.count('GET', /\/app\/big\/manifests\//), 1, 'one upstream manifest GET for 20 concurrent requests');
     proxy.blobRate = 20 * 1024 * 1024; // about 2.5 s for the whole blob
     try {
       const results = await Promise.all(Array.from({ length: 20 }, () => pullBlob(mirrorUrl, 'app/big', image.layer)));
