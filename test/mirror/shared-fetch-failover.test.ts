@@ -73,7 +73,10 @@ describe('pull-through cache: shared fetches, verification, revalidation and fai
   let mirrorUrl: string;
   let dataDir: string;
   const settings = (): PullThroughSettings => ({
-    upstreams: [{ name: 'hub', prefix: '', url: new URL(proxy.url), realms: [], tagTtlMs: 1_500, timeouts: TIMEOUTS, allow: [], deny: ['blocked/**'], mode: 'proxied', officialImages: false }],
+    upstreams: [
+      { name: 'hub', prefix: '', url: new URL(proxy.url), realms: [], tagTtlMs: 1_500, timeouts: TIMEOUTS, allow: [], deny: ['blocked/**'], mode: 'proxied', officialImages: false },
+      { name: 'mixed', prefix: 'lf/', url: new URL(proxy.url), realms: [], tagTtlMs: 60_000, timeouts: TIMEOUTS, allow: [], deny: [], mode: 'local-first', officialImages: false },
+    ],
     notFoundTtlMs: 1_000,
   });
   const startMirror = async (): Promise<void> => {
@@ -143,6 +146,28 @@ describe('pull-through cache: shared fetches, verification, revalidation and fai
     assert.equal(good.status, 200);
     assert.equal(good.digest, image.layer);
     assert.equal(proxy.count('GET', new RegExp(`/blobs/${image.layer}$`)), 2, 'the bad bytes were not cached');
+
+    // An upstream that stops sending in the middle of a body: broken off after the idle timeout, nothing cached.
+    const stalled = await pushImage(upstream.url, 'app/stall-body', '1', randomBytes(3 * 1024 * 1024));
+    proxy.stallBlobsAfter = 1024 * 1024;
+    try {
+      const r = await pullBlob(mirrorUrl, 'app/stall-body', stalled.layer);
+      assert.ok(r.error !== undefined && r.length < 3 * 1024 * 1024, `broken off, not ${JSON.stringify(r)}`);
+      assert.ok(r.totalMs < TIMEOUTS.idleMs + 3_000, `within the idle timeout (${r.totalMs} ms)`);
+    } finally {
+      proxy.stallBlobsAfter = undefined;
+    }
+    assert.equal((await pullBlob(mirrorUrl, 'app/stall-body', stalled.layer)).digest, stalled.layer);
+  });
+
+  it('local-first: pushed images are served from here, others from the upstream', async () => {
+    const upstreamOnly = await pushImage(upstream.url, 'shared/app', '1', randomBytes(2048), 'upstream');
+    const pushed = await pushImage(mirrorUrl, 'lf/mine/app', '1', randomBytes(2048), 'pushed here');
+    const mine = await fetch(`${mirrorUrl}/v2/lf/mine/app/manifests/1`);
+    assert.equal(mine.headers.get('docker-content-digest'), pushed.manifest);
+    const theirs = await fetch(`${mirrorUrl}/v2/lf/shared/app/manifests/1`);
+    assert.equal(theirs.headers.get('docker-content-digest'), upstreamOnly.manifest);
+    assert.equal((await pullBlob(mirrorUrl, 'lf/shared/app', upstreamOnly.layer)).digest, upstreamOnly.layer);
   });
 
   it('tags: served within the TTL, revalidated with a HEAD after it, moved when upstream re-tagged', async () => {

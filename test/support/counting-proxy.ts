@@ -20,6 +20,8 @@ export interface CountingProxy {
   corrupt: Set<string>;
   /** Blob bodies are sent at about this many bytes per second (undefined: as fast as possible). */
   blobRate: number | undefined;
+  /** Blob bodies stop (the connection stays open, silent) after this many bytes. */
+  stallBlobsAfter: number | undefined;
   close(): Promise<void>;
 }
 
@@ -28,7 +30,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   const sockets = new Set<Socket>();
   let mode: ProxyMode = 'pass';
   const requests: Array<{ method: string; path: string }> = [];
-  const state = { corrupt: new Set<string>(), blobRate: undefined as number | undefined };
+  const state = { corrupt: new Set<string>(), blobRate: undefined as number | undefined, stallBlobsAfter: undefined as number | undefined };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     requests.push({ method: req.method ?? 'GET', path: req.url ?? '/' });
@@ -51,6 +53,7 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '')?.[1];
     const corrupt = blob !== undefined && state.corrupt.has(blob);
     const rate = blob !== undefined ? state.blobRate : undefined;
+    const stallAfter = blob !== undefined && req.method === 'GET' ? state.stallBlobsAfter : undefined;
     const length = Number(upstreamRes.headers['content-length'] ?? 0);
     let offset = 0;
     const started = Date.now();
@@ -61,6 +64,11 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         if (corrupt && middle >= offset && middle < offset + chunk.length) {
           out = Buffer.from(chunk);
           out[middle - offset] = out[middle - offset]! ^ 0xff;
+        }
+        if (stallAfter !== undefined && offset + out.length > stallAfter) {
+          res.write(out.subarray(0, Math.max(0, stallAfter - offset)));
+          upstreamRes.destroy();
+          return; // silent from here on; the socket is dropped when the mode changes or the proxy closes
         }
         offset += chunk.length;
         if (!res.write(out)) await new Promise((resolve) => res.once('drain', resolve));
@@ -115,6 +123,12 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     },
     set blobRate(rate) {
       state.blobRate = rate;
+    },
+    get stallBlobsAfter() {
+      return state.stallBlobsAfter;
+    },
+    set stallBlobsAfter(bytes) {
+      state.stallBlobsAfter = bytes;
     },
     close: async () => {
       if (mode !== 'refuse') await stop();
