@@ -16,10 +16,12 @@ import { startCountingProxy, type CountingProxy } from '../support/counting-prox
 import { startServer, type RunningServer } from '../../src/main/start-server.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import type { PullThroughSettings } from '../../src/upstream/upstream-settings.ts';
+import { parseDigest } from '../../src/registry/model/digest.ts';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const TIMEOUTS = { connectMs: 1_000, firstByteMs: 2_000, idleMs: 2_000 };
+const TAG_TTL_MS = 3_000;
 
 async function pushBlob(base: string, repo: string, bytes: Buffer): Promise<string> {
   const digest = sha256(bytes);
@@ -74,7 +76,7 @@ describe('pull-through cache: shared fetches, verification, revalidation and fai
   let dataDir: string;
   const settings = (): PullThroughSettings => ({
     upstreams: [
-      { name: 'hub', prefix: '', url: new URL(proxy.url), realms: [], tagTtlMs: 1_500, timeouts: TIMEOUTS, allow: [], deny: ['blocked/**'], mode: 'proxied', officialImages: false },
+      { name: 'hub', prefix: '', url: new URL(proxy.url), realms: [], tagTtlMs: TAG_TTL_MS, timeouts: TIMEOUTS, allow: [], deny: ['blocked/**'], mode: 'proxied', officialImages: false },
       { name: 'mixed', prefix: 'lf/', url: new URL(proxy.url), realms: [], tagTtlMs: 60_000, timeouts: TIMEOUTS, allow: [], deny: [], mode: 'local-first', officialImages: false },
     ],
     notFoundTtlMs: 1_000,
@@ -178,7 +180,7 @@ describe('pull-through cache: shared fetches, verification, revalidation and fai
     const heads = proxy.count('HEAD', /\/manifests\/v1$/);
     assert.equal((await get()).headers.get('docker-content-digest'), first.manifest, 'within the TTL: the cached tag, no upstream request');
     assert.equal(proxy.count('HEAD', /\/manifests\/v1$/), heads);
-    await sleep(1_600);
+    await sleep(TAG_TTL_MS + 100);
     const res = await get();
     assert.equal(res.headers.get('docker-content-digest'), second.manifest, 'after the TTL: revalidated and moved');
     assert.equal(res.headers.get('warning'), null);
@@ -203,7 +205,7 @@ describe('pull-through cache: shared fetches, verification, revalidation and fai
       await pushImage(upstream.url, `app/uncached-${mode}`, '1', randomBytes(1024));
       assert.equal((await fetch(`${mirrorUrl}/v2/app/cached-${mode}/manifests/1`)).status, 200);
       assert.equal((await pullBlob(mirrorUrl, `app/cached-${mode}`, cached.layer)).digest, cached.layer);
-      await sleep(1_600); // past the tag TTL: the next pull must ask the upstream
+      await sleep(TAG_TTL_MS + 100); // past the tag TTL: the next pull must ask the upstream
       await proxy.setMode(mode);
       try {
         let started = performance.now();
@@ -244,7 +246,12 @@ describe('pull-through cache: shared fetches, verification, revalidation and fai
         assert.equal((await pullBlob(url, repo, image.layer)).digest, image.layer);
         await sleep(50);
       }
-      await sleep(1_000); // a few eviction rounds
+      const { index, storage } = limited.opened;
+      const deadline = Date.now() + 15_000;
+      while ((await index.getManifest('app/evict-old', old.manifest)) !== undefined || (await storage.blobSize(parseDigest(old.layer))) !== undefined) {
+        assert.ok(Date.now() < deadline, 'evicted and collected within 15 s');
+        await sleep(100);
+      }
       await proxy.setMode('refuse');
       try {
         assert.equal((await fetch(`${url}/v2/app/evict-new/manifests/1`)).status, 200, 'the recently pulled image stays');
