@@ -12,19 +12,21 @@ import { Quotas } from './policies/quotas.ts';
 export type BlobUseCases = Pick<Blobs, keyof Blobs>;
 export type ManifestUseCases = Pick<Manifests, keyof Manifests>;
 export type UploadUseCases = Pick<Uploads, keyof Uploads>;
+export type ListingUseCases = Pick<Listings, keyof Listings>;
 
 /** Wrappers around the plain use cases; main/ passes them, routes never know. */
 export interface UseCaseDecorators {
   blobs?(inner: Blobs): BlobUseCases;
   manifests?(inner: Manifests): ManifestUseCases;
   uploads?(inner: Uploads): UploadUseCases;
+  listings?(inner: Listings): ListingUseCases;
 }
 
 export class Registry {
   readonly blobs: BlobUseCases;
   readonly uploads: UploadUseCases;
   readonly manifests: ManifestUseCases;
-  readonly listings: Listings;
+  readonly listings: ListingUseCases;
   readonly referrers: Referrers;
 
   constructor(
@@ -38,7 +40,8 @@ export class Registry {
     this.blobs = decorators.blobs ? decorators.blobs(blobs) : blobs;
     this.uploads = decorators.uploads ? decorators.uploads(uploads) : uploads;
     this.manifests = decorators.manifests ? decorators.manifests(manifests) : manifests;
-    this.listings = new Listings(ctx, { defaultTags: 1_000_000, defaultCatalog: 1000, maxPage: 100_000 });
+    const listings = new Listings(ctx, { defaultTags: 1_000_000, defaultCatalog: 1000, maxPage: 100_000 });
+    this.listings = decorators.listings ? decorators.listings(listings) : listings;
     this.referrers = new Referrers(ctx);
   }
 }

@@ -15,6 +15,7 @@ import { ExpiringSet } from './expiring-set.ts';
 import { ProxiedBlobs } from './proxied-blobs.ts';
 import { ProxiedManifests } from './proxied-manifests.ts';
 import { ProxiedUploads } from './proxied-uploads.ts';
+import { ProxiedListings } from './proxied-listings.ts';
 import type { PullThroughContext } from './pull-through-context.ts';
 import { UpstreamRouter } from './upstream-router.ts';
 import type { PullThroughSettings } from './upstream-settings.ts';
@@ -63,6 +64,7 @@ export function createPullThrough(
       blobs: (inner) => new ProxiedBlobs(inner, pt),
       manifests: (inner) => new ProxiedManifests(inner, pt),
       uploads: (inner) => new ProxiedUploads(inner, pt),
+      listings: (inner) => new ProxiedListings(inner, pt),
     },
     close: async () => {
       clearInterval(evictionTimer);

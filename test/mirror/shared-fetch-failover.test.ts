@@ -192,6 +192,16 @@ describe('pull-through cache: shared fetches, verification, revalidation and fai
     const count = proxy.requests.length;
     assert.equal((await fetch(`${mirrorUrl}/v2/app/nothing/manifests/v1`)).status, 404);
     assert.equal(proxy.requests.length, count, 'the upstream 404 was cached');
+    // Tag lists come from the upstream (tags not pulled yet included); the cached ones when it is down.
+    await pushImage(upstream.url, 'app/tagged', 'v2', randomBytes(512), 'not pulled');
+    const listed = (await (await fetch(`${mirrorUrl}/v2/app/tagged/tags/list`)).json()) as { tags: string[] };
+    assert.deepEqual(listed.tags, ['v1', 'v2']);
+    await proxy.setMode('refuse');
+    try {
+      assert.deepEqual(((await (await fetch(`${mirrorUrl}/v2/app/tagged/tags/list`)).json()) as { tags: string[] }).tags, ['v1']);
+    } finally {
+      await proxy.setMode('pass');
+    }
     // Pushes to a proxied repository, and repositories the upstream must not serve.
     const push = await fetch(`${mirrorUrl}/v2/app/tagged/blobs/uploads/`, { method: 'POST' });
     assert.equal(push.status, 405);

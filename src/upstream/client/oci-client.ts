@@ -101,6 +101,24 @@ export class UpstreamClient {
     return { size: contentLength(response), body: response.body };
   }
 
+  /** One page of the repository's tags upstream (`n`, `last` passed on); `more` when a Link header follows. */
+  async listTags(repository: string, page: { n?: number; last?: string }): Promise<{ tags: string[]; more: boolean } | 'not-found'> {
+    const query = new URLSearchParams();
+    if (page.n !== undefined) query.set('n', String(page.n));
+    if (page.last !== undefined) query.set('last', page.last);
+    const response = await this.send('GET', repository, `tags/list${query.size > 0 ? `?${query.toString()}` : ''}`, 'manifest');
+    if (response === 'not-found') return response;
+    const body = await this.readLimited(response, MAX_MANIFEST_BYTES, 'tag list');
+    let tags: unknown;
+    try {
+      tags = (JSON.parse(body.toString('utf8')) as { tags?: unknown }).tags;
+    } catch {
+      throw new UpstreamFailure(this.name, 'invalid', `upstream ${this.name} sent a tag list that is not JSON`);
+    }
+    const valid = Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string' && /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/.test(t)) : [];
+    return { tags: valid, more: header(response, 'link') !== undefined };
+  }
+
   close(): Promise<void> {
     return this.agent.close();
   }
