@@ -9,11 +9,11 @@ import { dirname, join } from 'node:path';
 import type { MetadataIndex } from '../registry/ports.ts';
 import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
 import type { JobLease } from '../jobs/job-lease.ts';
-import type { PostgresSettings } from '../index/postgres/postgres-connection.ts';
+import type { IndexSettings } from '../index/index-settings.ts';
 import { SqliteIndex } from '../index/sqlite/sqlite-index.ts';
 import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.ts';
 
-export type IndexSettings = { backend: 'sqlite'; path?: string } | { backend: 'postgres'; postgres: PostgresSettings };
+export type { IndexSettings };
 
 export interface IndexBackend {
   index: MetadataIndex;
