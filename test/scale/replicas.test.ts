@@ -146,6 +146,10 @@ lifecycle:
     assert.equal(createHash('sha256').update(await readFile(join(out, 'manifest.json'))).digest('hex'), again.slice('sha256:'.length));
     const tags = await (await fetch(`${nginx.url}/v2/apps/small-again/tags/list`)).json();
     assert.deepEqual(tags, { name: 'apps/small-again', tags: ['1'] });
+    for (const replica of replicas) {
+      assert.match(replica.logs(), /"backend":"postgres"/, 'the replica says which index it uses');
+      assert.ok(!replica.logs().includes(postgres.password), 'the database password never reaches the logs');
+    }
   });
 
   it('a chunked upload whose requests land on different replicas completes with the right digest', async () => {
