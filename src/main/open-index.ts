@@ -19,6 +19,8 @@ export interface IndexBackend {
   index: MetadataIndex;
   /** Runs `build` (the index from storage) if this index was never built; true when it ran. */
   buildIfNew(build: () => Promise<void>): Promise<boolean>;
+  /** Records that the index was built from storage (after `pier reindex`). */
+  markBuilt(): Promise<void>;
   /** The API-token store kept beside the index (closed by its user). */
   openTokenStore(): Promise<ApiTokenStore>;
   /** Present when several processes share the index and must take turns running scheduled jobs. */
@@ -41,6 +43,7 @@ export async function openIndexBackend(settings: IndexSettings | undefined, data
     return {
       index: pg.index,
       buildIfNew: (build) => pg.buildIfNew(build),
+      markBuilt: () => pg.index.markBuilt(),
       openTokenStore: async () => pg.tokens,
       jobLease: pg.jobLease,
       description: { backend: 'postgres', ...describePostgres(settings.postgres), migrated: pg.migrated },
@@ -58,6 +61,7 @@ export async function openIndexBackend(settings: IndexSettings | undefined, data
       sqlite.markBuilt();
       return true;
     },
+    markBuilt: async () => sqlite.markBuilt(),
     openTokenStore: async () => SqliteApiTokenStore.open(file),
     description: { backend: 'sqlite', file },
     close: () => sqlite.close(),
