@@ -3,7 +3,8 @@
  * PostgreSQL index and one storage. Real clients push and pull through the balancer; a chunked upload
  * whose requests land on different replicas completes; scheduled garbage collection (on whichever replica
  * holds the job lease) runs while pushes go on and loses nothing; a replica killed mid-burst loses nothing
- * it acknowledged, and the others keep serving.
+ * it acknowledged, the others keep serving, and an upload whose chunk was streaming into it when it died is
+ * taken over by another replica (its write lock died with its database session).
  *
  * STORAGE picks the shared storage; today a filesystem data directory all three processes use.
  */
@@ -247,13 +248,59 @@ lifecycle:
       );
       return failures;
     };
-    const during = burst(12);
-    await new Promise((r) => setTimeout(r, 150));
+    // An upload whose chunk is streaming into the victim when it dies: the victim holds the session's write
+    // lock (a session lock in PostgreSQL), so another replica can take the session over only if the lock
+    // died with the victim.
+    const data = randomBytes(512 * 1024);
+    const started = await fetch(`${victim.url}/v2/kill/resumed/blobs/uploads/`, { method: 'POST' });
+    assert.equal(started.status, 202);
+    const sessionPath = started.headers.get('location')!;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(new Uint8Array(data.subarray(0, 64 * 1024)));
+        await held; // never sends the rest: the victim dies mid-chunk
+        controller.close();
+      },
+    });
+    const streaming = fetch(new URL(sessionPath, victim.url), {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body,
+      duplex: 'half',
+    } as RequestInit).then(() => undefined, () => undefined);
+
+    const during = burst(24);
+    // kill it mid-burst: once a few pushes are through (and the chunk above is streaming into it)
+    while (acknowledged.length < 3) await new Promise((r) => setTimeout(r, 10));
     await victim.kill();
+    release();
+    await streaming;
     const cutOff = await during;
+
+    // the session continues on a surviving replica from whatever the victim had stored
+    const survivor = replicas[0]!;
+    const status = await fetch(new URL(sessionPath, survivor.url));
+    assert.equal(status.status, 204);
+    const range = status.headers.get('range');
+    // `0-0` is how an empty session is reported (as the reference registry does)
+    const stored = range && range !== '0-0' ? Number(range.split('-')[1]) + 1 : 0;
+    const rest = data.subarray(stored);
+    const patched = await fetch(new URL(sessionPath, survivor.url), {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${stored}-${data.length - 1}`, 'Content-Length': String(rest.length) },
+      body: asBody(rest),
+    });
+    assert.equal(patched.status, 202, `the dead replica's upload lock is free: ${await patched.text()}`);
+    const done = new URL(patched.headers.get('location')!, survivor.url);
+    done.searchParams.set('digest', digestOf(data));
+    const put = await fetch(done, { method: 'PUT' });
+    assert.equal(put.status, 201, await put.text());
+    t.diagnostic(`the victim had stored ${stored} of ${data.length} bytes of the interrupted chunk`);
     const afterKill = await burst(9);
     assert.equal(afterKill, 0, 'after the kill every push succeeds: nginx routes around the dead replica');
-    assert.ok(acknowledged.length >= 9, `${acknowledged.length} acknowledged, ${cutOff} cut off by the kill`);
+    assert.ok(acknowledged.length >= 12, `${acknowledged.length} acknowledged, ${cutOff} cut off by the kill`);
     t.diagnostic(`${acknowledged.length} pushes acknowledged, ${cutOff} cut off by the kill`);
     for (const p of acknowledged) await assertWhole(p.name, p.tag, p.image);
     const catalog = (await (await fetch(`${nginx.url}/v2/_catalog`)).json()) as { repositories: string[] };
