@@ -150,8 +150,28 @@ async function listings(postgres: RunningPostgres): Promise<Record<string, unkno
       if ((res.body as { tags: string[] }).tags.length !== 20) throw new Error('tags/list');
       tagLists.push(res.ms);
     }
+    // and one repository holding 100,000 tags of its own
+    postgres.psql(
+      `INSERT INTO repositories (name) VALUES ('big/app');
+       INSERT INTO manifests (repository_id, digest, media_type, size, created_at, pushed_at)
+         SELECT id, 'sha256:' || encode(sha256('big'::bytea), 'hex'), 'application/vnd.oci.image.manifest.v1+json', 500, now(), now() FROM repositories WHERE name = 'big/app';
+       INSERT INTO tags (repository_id, name, digest, updated_at)
+         SELECT r.id, 'build-' || lpad(t::text, 6, '0'), 'sha256:' || encode(sha256('big'::bytea), 'hex'), now() FROM repositories r, generate_series(1, 100000) t WHERE r.name = 'big/app';
+       ANALYZE;`,
+      database,
+    );
+    const bigAll: number[] = [];
+    const bigPage: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const all = await timed(`${server!.url}/v2/big/app/tags/list`);
+      if ((all.body as { tags: string[] }).tags.length !== 100_000) throw new Error('big tags/list');
+      bigAll.push(all.ms);
+      bigPage.push((await timed(`${server!.url}/v2/big/app/tags/list?n=1000&last=build-050000`)).ms);
+    }
     const sorted = (a: number[]) => [...a].sort((x, y) => x - y);
     return {
+      tagList100000TagsInOneRepository: { p50: ms(percentile(sorted(bigAll), 50)), max: ms(Math.max(...bigAll)) },
+      tagListPageOf1000InThatRepository: { p50: ms(percentile(sorted(bigPage), 50)), max: ms(Math.max(...bigPage)) },
       catalogWalk5000ByPagesOf1000: { p50: ms(percentile(sorted(walks), 50)), max: ms(Math.max(...walks)) },
       catalogDefaultPage: { p50: ms(percentile(sorted(fullPage), 50)), p95: ms(percentile(sorted(fullPage), 95)) },
       tagList20Tags: { p50: ms(percentile(sorted(tagLists), 50)), p95: ms(percentile(sorted(tagLists), 95)) },
