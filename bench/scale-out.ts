@@ -5,7 +5,8 @@
  * - listings: the catalog and tag lists served from PostgreSQL with 5,000 repositories and 100,000 tags
  *   (20 per repository, written straight into the index: listing reads only the index);
  * - throughput: 1 replica vs 3 replicas behind nginx (round-robin), sharing PostgreSQL and one data
- *   directory: small-image pushes/s (2 blobs + manifest) and manifest GETs/s, at a fixed concurrency.
+ *   directory: small-image pushes/s (2 blobs + manifest) and manifest GETs/s at a fixed concurrency, and
+ *   pull MB/s of an 8 MiB blob with 4 readers.
  * The load generator runs in this process, on the same cores as the servers: read the figures with the
  * machine's core count in mind (printed first).
  */
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
 });
 const SECONDS = Number(args.seconds);
 const CONCURRENCY = Number(args.concurrency);
+let concurrencyOverride = CONCURRENCY;
 const only = new Set(args.only.split(','));
 
 const log = (...parts: unknown[]) => process.stderr.write(`${parts.join(' ')}\n`);
@@ -51,7 +53,7 @@ async function load(op: (worker: number, i: number) => Promise<void>): Promise<{
   let errors = 0;
   const started = Date.now();
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async (_, worker) => {
+    Array.from({ length: concurrencyOverride }, async (_, worker) => {
       for (let i = 0; Date.now() < deadline; i++) {
         const t = performance.now();
         try {
@@ -94,7 +96,20 @@ async function throughput(postgres: RunningPostgres, replicas: number): Promise<
       await res.arrayBuffer();
       if (res.status !== 200) throw new Error(String(res.status));
     });
-    return { replicas, pushes, manifestGets: gets };
+    // pulls: one 8 MiB blob, 4 concurrent readers
+    const big = randomBytes(8 * 1024 * 1024);
+    const bigImage = buildImage({ layers: [big] });
+    await pushBuilt(base, 'bench/big', bigImage, 'big');
+    const bigDigest = bigImage.blobs[1]!.digest;
+    const saved = CONCURRENCY;
+    concurrencyOverride = 4;
+    const pulls = await load(async () => {
+      const res = await fetch(`${base}/v2/bench/big/blobs/${bigDigest}`);
+      const got = await res.arrayBuffer();
+      if (res.status !== 200 || got.byteLength !== big.length) throw new Error(String(res.status));
+    });
+    concurrencyOverride = saved;
+    return { replicas, pushes, manifestGets: gets, pullMBps: (pulls.perSecond * big.length) / 1e6, pulls };
   } finally {
     await nginx.stop();
     for (const s of servers) await s.stop();

@@ -63,6 +63,8 @@ export async function clientConfig(settings: PostgresSettings, applicationName =
     // keepalive, which ends its session and so frees its session locks.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    // A process that freezes inside a transaction must not hold its row and digest locks for ever.
+    idle_in_transaction_session_timeout: 60_000,
     types: {
       // bigint columns (sizes) as numbers: blob sizes stay far below 2^53.
       getTypeParser: ((oid: number, format?: string) =>
