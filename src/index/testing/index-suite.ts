@@ -1,5 +1,5 @@
 /**
- * The one suite every metadata-index backend passes (SQLite now, PostgreSQL later).
+ * The one suite every metadata-index backend passes (SQLite, and PostgreSQL in metadata-index-postgres.test.ts).
  * Call it from a test file with a factory giving a fresh, empty index.
  */
 import { describe, it, beforeEach, afterEach } from 'node:test';
