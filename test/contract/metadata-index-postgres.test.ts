@@ -144,6 +144,30 @@ describe('postgres index shared by replicas', () => {
     assert.ok(outcomes.some((o) => o.pushed === 'stored'), 'some pushes won');
   });
 
+  it('a layer link a collector removes is never one a manifest pushed at the same moment relies on', async () => {
+    const [pusher, collector] = [opened[0]!, opened[1]!];
+    const future = new Date(Date.now() + 60_000);
+    const races = 40;
+    for (let i = 0; i < races; i++) await pusher.index.addBlob('race-links', d(2000 + i), 10);
+    const outcomes = await Promise.all(
+      Array.from({ length: races }, async (_, i) => {
+        const blob = d(2000 + i);
+        const write = { repository: 'race-links', digest: d(6000 + i), mediaType: MediaType.ociManifest, size: 50, blobs: [blob], children: [], tag: `t${i}` };
+        // the collector starts up to a few milliseconds late, so it lands at every point of the push's transaction
+        const late = async () => {
+          await new Promise((r) => setTimeout(r, (i % 8) * 2));
+          return collector.index.removeLayerLinkIfUnused('race-links', blob, future);
+        };
+        const [pushed, removed] = await Promise.all([pusher.index.putManifest(write), late()]);
+        return { pushed: pushed.kind, removed, linked: (await pusher.index.repositoryBlobSize('race-links', blob)) !== undefined };
+      }),
+    );
+    for (const [i, o] of outcomes.entries()) {
+      assert.ok(!(o.pushed === 'stored' && !o.linked), `race ${i}: a stored manifest references a blob no longer linked in its repository`);
+      assert.ok(o.pushed === 'stored' || o.removed, `race ${i}: ${JSON.stringify(o)}`);
+    }
+  });
+
   it('the job lease: one holder at a time, once per interval across replicas', async () => {
     const [a, b] = [opened[0]!.jobLease, opened[1]!.jobLease];
     await a.register('gc');

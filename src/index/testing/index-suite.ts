@@ -117,6 +117,14 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.equal(await index.getManifest('app', d(10)).then((m) => m?.size), 100);
     });
 
+    it('a manifest may reference the same blob twice (repeated empty layers)', async () => {
+      await index.addBlob('app', d(1), 1);
+      assert.deepEqual(await index.putManifest(manifest('app', d(10), { blobs: [d(1), d(1)], tag: 'v1' })), { kind: 'stored' });
+      assert.equal(await index.isBlobLive(d(1), new Date(Date.now() + 60_000)), true);
+      await index.importRepository('copy', { blobs: [{ digest: d(1), size: 1 }, { digest: d(1), size: 1 }], manifests: [{ digest: d(10), mediaType: MediaType.ociManifest, size: 100, blobs: [d(1), d(1)], children: [] }], tags: [{ tag: 'v1', digest: d(10) }] });
+      assert.equal((await index.resolveTag('copy', 'v1'))?.digest, d(10));
+    });
+
     it('a blob being deleted cannot be linked or stored as a manifest until the deletion ends', async () => {
       const future = new Date(Date.now() + 60_000); // every link counts as old
       await index.addBlob('app', d(1), 1);
