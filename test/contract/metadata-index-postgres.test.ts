@@ -168,6 +168,25 @@ describe('postgres index shared by replicas', () => {
     }
   });
 
+  it('tagging a manifest on one replica while a collector on another deletes it as unreachable: the tag is never lost', async () => {
+    const [pusher, collector] = [opened[0]!, opened[1]!];
+    const future = new Date(Date.now() + 60_000);
+    const races = 40;
+    const write = (i: number, tag?: string) => ({ repository: 'race-tags', digest: d(7000 + i), mediaType: MediaType.ociManifest, size: 50, blobs: [], children: [], ...(tag ? { tag } : {}) });
+    for (let i = 0; i < races; i++) await pusher.index.putManifest(write(i), { trustReferences: true }); // untagged
+    const outcomes = await Promise.all(
+      Array.from({ length: races }, async (_, i) => {
+        const late = async () => {
+          await new Promise((r) => setTimeout(r, (i % 8) * 2));
+          return collector.index.deleteManifestIfUnreachable('race-tags', d(7000 + i), future, true);
+        };
+        const [pushed, deleted] = await Promise.all([pusher.index.putManifest(write(i, `t${i}`), { trustReferences: true }), late()]);
+        return { pushed: pushed.kind, deleted, tagged: (await pusher.index.resolveTag('race-tags', `t${i}`))?.digest === d(7000 + i) };
+      }),
+    );
+    for (const [i, o] of outcomes.entries()) assert.ok(o.pushed === 'stored' && o.tagged, `race ${i}: an acknowledged tag was lost: ${JSON.stringify(o)}`);
+  });
+
   it('the job lease: one holder at a time, once per interval across replicas', async () => {
     const [a, b] = [opened[0]!.jobLease, opened[1]!.jobLease];
     await a.register('gc');
