@@ -45,8 +45,10 @@ export function startMaintenance(
         .then(async () => {
           if (!lease) return job();
           await registered;
-          // Half a tick of slack, so a job due "now" is not put off by one tick of timer jitter.
-          if (!(await lease.claim(name, intervalMs - tickMs / 2, LEASE_TTL_MS))) return;
+          // A little slack, so a job due "now" is not put off by a whole tick because of timer jitter; small
+          // enough that replicas whose ticks are staggered do not run it more often than once per interval.
+          const slackMs = Math.min(tickMs / 2, intervalMs / 10, 5_000);
+          if (!(await lease.claim(name, intervalMs - slackMs, LEASE_TTL_MS))) return;
           const renew = setInterval(() => void lease.renew(name, LEASE_TTL_MS).catch(() => undefined), LEASE_TTL_MS / 3);
           renew.unref();
           try {
