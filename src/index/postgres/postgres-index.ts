@@ -16,16 +16,17 @@
  * Deletion marks and upload locks are tied to a session (postgres-session-locks.ts), so they work across
  * machines and die with their holder.
  *
- * Adding a method: one public method = one statement or one `transaction()`; take `lockDigests` first when
- * it races with garbage collection as described above.
+ * Adding a method: one public method = one statement or one `transaction()` (postgres-transactions.ts has
+ * the helpers); take `lockDigests` first when it races with garbage collection as described above.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { Pool, QueryResultRow } from 'pg';
 import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
 import { advisoryKey } from './advisory-keys.ts';
 import { SessionLocks } from './postgres-session-locks.ts';
+import { inTransaction, lockDigests, repositoryId, type Query } from './postgres-transactions.ts';
 import {
   BLOB_LIVE_SQL,
   reachableInRepositorySql,
@@ -35,13 +36,9 @@ import {
 } from './postgres-reachability.ts';
 
 type Row = Record<string, unknown>;
-type Query = Pick<PoolClient, 'query'>;
 
 /** A deletion mark stays in force this long even if its holder's session is gone (see isBeingDeleted). */
 const MARK_FLOOR_MS = 60_000;
-
-/** Transactions PostgreSQL aborted to break a deadlock or a serialization conflict are run again. */
-const RETRYABLE = new Set(['40P01', '40001']);
 
 export class PostgresIndex implements MetadataIndex {
   /** Names this process in deletion marks (for an operator reading blob_deletions). */
@@ -57,48 +54,12 @@ export class PostgresIndex implements MetadataIndex {
     this.markFloorMs = options.markFloorMs ?? MARK_FLOOR_MS;
   }
 
-  // ---- plumbing ----
-
   private async query<T extends QueryResultRow = Row>(sql: string, params: unknown[] = []): Promise<T[]> {
     return (await this.pool.query<T>(sql, params)).rows;
   }
 
-  /** Runs `work` in one transaction on one pooled connection. */
-  private async transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const client = await this.pool.connect();
-      let broken = false;
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => (broken = true));
-        if (attempt < 5 && RETRYABLE.has((error as { code?: string }).code ?? '')) continue;
-        throw error;
-      } finally {
-        client.release(broken);
-      }
-    }
-  }
-
-  /** Transaction-level advisory locks on digests (see the header); call first in a transaction. */
-  private async lockDigests(q: Query, digests: string[], mode: 'shared' | 'exclusive'): Promise<void> {
-    const keys = [...new Set(digests.map((d) => advisoryKey('digest', d)))].sort();
-    if (keys.length === 0) return;
-    const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
-    await q.query(`SELECT ${fn}(k) FROM unnest($1::bigint[]) AS k`, [keys]);
-  }
-
-  private async repositoryId(q: Query, name: string, create: boolean): Promise<number | undefined> {
-    const found = await q.query<{ id: number }>('SELECT id FROM repositories WHERE name = $1', [name]);
-    if (found.rows[0]) return found.rows[0].id;
-    if (!create) return undefined;
-    // DO NOTHING waits for a concurrent insert of the same name to commit; the SELECT after it then sees it.
-    const inserted = await q.query<{ id: number }>('INSERT INTO repositories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id', [name]);
-    if (inserted.rows[0]) return inserted.rows[0].id;
-    return (await q.query<{ id: number }>('SELECT id FROM repositories WHERE name = $1', [name])).rows[0]!.id;
+  private transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, work);
   }
 
   /**
@@ -124,9 +85,9 @@ export class PostgresIndex implements MetadataIndex {
 
   async addBlob(repository: string, digest: string, size: number): Promise<LinkResult> {
     return this.transaction(async (q) => {
-      await this.lockDigests(q, [digest], 'shared');
+      await lockDigests(q, [digest], 'shared');
       if (await this.isBeingDeleted(q, digest)) return 'deleting';
-      const id = await this.repositoryId(q, repository, true);
+      const id = await repositoryId(q, repository, true);
       await q.query(
         `INSERT INTO repository_blobs (repository_id, digest, size, created_at) VALUES ($1, $2, $3, now())
          ON CONFLICT (repository_id, digest) DO UPDATE SET size = excluded.size, created_at = excluded.created_at`,
@@ -165,14 +126,14 @@ export class PostgresIndex implements MetadataIndex {
 
   async putManifest(write: ManifestWrite, options: { trustReferences?: boolean } = {}): Promise<PutManifestResult> {
     return this.transaction(async (q): Promise<PutManifestResult> => {
-      await this.lockDigests(q, [write.digest, ...write.blobs, ...write.children], 'shared');
+      await lockDigests(q, [write.digest, ...write.blobs, ...write.children], 'shared');
       if (await this.isBeingDeleted(q, write.digest)) return { kind: 'deleting' };
-      let id = await this.repositoryId(q, write.repository, false);
+      let id = await repositoryId(q, write.repository, false);
       if (!options.trustReferences) {
         const missing = id === undefined ? [...write.blobs, ...write.children] : await this.missingReferences(q, id, write.blobs, write.children);
         if (missing.length > 0) return { kind: 'missing', digests: missing };
       }
-      id ??= await this.repositoryId(q, write.repository, true);
+      id ??= await repositoryId(q, write.repository, true);
       await this.insertManifest(q, id!, write);
       if (write.tag !== undefined) {
         await q.query(
@@ -223,7 +184,7 @@ export class PostgresIndex implements MetadataIndex {
 
   async deleteManifest(repository: string, digest: string): Promise<string[] | undefined> {
     return this.transaction(async (q) => {
-      const id = await this.repositoryId(q, repository, false);
+      const id = await repositoryId(q, repository, false);
       if (id === undefined) return undefined;
       const tags = await q.query<{ name: string }>('SELECT name FROM tags WHERE repository_id = $1 AND digest = $2 ORDER BY name FOR UPDATE', [id, digest]);
       const removed = await q.query('DELETE FROM manifests WHERE repository_id = $1 AND digest = $2', [id, digest]);
@@ -260,7 +221,7 @@ export class PostgresIndex implements MetadataIndex {
   }
 
   async listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | undefined> {
-    const id = await this.repositoryId(this.pool, repository, false);
+    const id = await repositoryId(this.pool, repository, false);
     if (id === undefined) return undefined;
     const rows = await this.query<{ name: string }>('SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3', [id, after ?? '', limit]);
     return rows.map((r) => r.name);
@@ -303,7 +264,7 @@ export class PostgresIndex implements MetadataIndex {
   }
 
   async repositoryExists(repository: string): Promise<boolean> {
-    return (await this.repositoryId(this.pool, repository, false)) !== undefined;
+    return (await repositoryId(this.pool, repository, false)) !== undefined;
   }
 
   async listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerRecord[]> {
@@ -329,8 +290,8 @@ export class PostgresIndex implements MetadataIndex {
 
   async deleteManifestIfUnreachable(repository: string, digest: string, cutoff: Date, keepReferrers: boolean): Promise<boolean> {
     return this.transaction(async (q) => {
-      await this.lockDigests(q, [digest], 'exclusive');
-      const id = await this.repositoryId(q, repository, false);
+      await lockDigests(q, [digest], 'exclusive');
+      const id = await repositoryId(q, repository, false);
       if (id === undefined) return false;
       if ((await q.query(reachableInRepositorySql(keepReferrers), [id, digest])).rows.length > 0) return false;
       const deleted = await q.query('DELETE FROM manifests WHERE repository_id = $1 AND digest = $2 AND pushed_at < $3', [id, digest, cutoff]);
@@ -345,7 +306,7 @@ export class PostgresIndex implements MetadataIndex {
 
   async removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean> {
     return this.transaction(async (q) => {
-      await this.lockDigests(q, [digest], 'exclusive');
+      await lockDigests(q, [digest], 'exclusive');
       return ((await q.query(REMOVE_UNUSED_LINK_SQL, [repository, digest, cutoff])).rowCount ?? 0) > 0;
     });
   }
@@ -362,7 +323,7 @@ export class PostgresIndex implements MetadataIndex {
     let repositories: string[] | undefined;
     try {
       repositories = await this.transaction(async (q) => {
-        await this.lockDigests(q, [digest], 'exclusive');
+        await lockDigests(q, [digest], 'exclusive');
         if ((await q.query(BLOB_LIVE_SQL, [digest, cutoff])).rows.length > 0) return undefined;
         const dropped = await q.query<{ name: string }>(
           'DELETE FROM repository_blobs b USING repositories r WHERE r.id = b.repository_id AND b.digest = $1 RETURNING r.name',
@@ -407,7 +368,7 @@ export class PostgresIndex implements MetadataIndex {
     content: { blobs: Array<{ digest: string; size: number }>; manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>; tags: Array<{ tag: string; digest: string }> },
   ): Promise<void> {
     await this.transaction(async (q) => {
-      const id = (await this.repositoryId(q, repository, true))!;
+      const id = (await repositoryId(q, repository, true))!;
       const blobs = new Map(content.blobs.map((b) => [b.digest, b.size]));
       if (blobs.size > 0) {
         await q.query(
