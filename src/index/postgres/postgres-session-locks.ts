@@ -68,7 +68,8 @@ export class SessionLocks {
 
   private connect(): Promise<Client> {
     if (this.closed) return Promise.reject(new Error('the index is closed'));
-    this.session ??= (async () => {
+    if (this.session) return this.session;
+    const attempt: Promise<Client> = (async () => {
       const pg = await loadPg();
       const client = new pg.Client(this.config);
       const lost = () => {
@@ -82,7 +83,7 @@ export class SessionLocks {
       await client.connect();
       return client;
     })();
-    const attempt = this.session;
+    this.session = attempt;
     attempt.catch(() => {
       if (this.session === attempt) this.session = undefined;
     });
