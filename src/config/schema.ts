@@ -228,6 +228,8 @@ export const configSchema = section({
     draintimeout: duration().default(30_000),
     // Pier-only: keep serving this long with /readyz at 503 before closing the listener on SIGTERM.
     shutdowndelay: duration().default(0),
+    // Pier-only: worker processes sharing the listener (absent: one per CPU core; 1: a single process).
+    workers: int(1).optional(),
     tls: section({
       certificate: str().optional(),
       key: str().optional(),
@@ -322,6 +324,7 @@ export type PierConfig = z.output<typeof configSchema>;
 /** Keys the reference registry does not have (docs/configuration.md marks each "Pier-only"). */
 export const PIER_ONLY_KEYS = [
   'http.shutdowndelay',
+  'http.workers',
   'auth.token.signingkey',
   'auth.token.expiration',
   'auth.token.refreshexpiration',

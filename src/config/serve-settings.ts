@@ -2,6 +2,7 @@
  * What `pier serve` runs with, derived from the loaded configuration (load.ts: config.yml → REGISTRY_*
  * environment → flags). Plain values only: main/ and cli/ turn them into servers and files.
  */
+import { availableParallelism } from 'node:os';
 import type { LevelWithSilent } from 'pino';
 import { loadConfigOrThrow, type ConfigNotice, type ServeFlags } from './load.ts';
 import { parseListenAddress, type ListenAddress } from './listen-address.ts';
@@ -32,6 +33,8 @@ export interface ServeSettings {
   logFields: Record<string, unknown>;
   drainTimeoutMs: number;
   shutdownDelayMs: number;
+  /** Worker processes sharing the listener; 1 is a single process. */
+  workers: number;
   tls?: TlsSettings;
   /** http.headers: added to every response. */
   headers: Record<string, string[]>;
@@ -81,6 +84,7 @@ export function settingsFromConfig(config: PierConfig, notices: ConfigNotice[] =
     logFields: config.log.fields,
     drainTimeoutMs: config.http.draintimeout,
     shutdownDelayMs: config.http.shutdowndelay,
+    workers: config.http.workers ?? availableParallelism(),
     ...(tls.certificate !== undefined && tls.key !== undefined
       ? {
           tls: {

@@ -135,9 +135,11 @@ async function serveOperational(path: string, method: string, res: ServerRespons
     return 'unknown';
   }
   switch (path) {
-    case '/metrics':
-      reply(res, 200, { 'Content-Type': metrics.registry.contentType }, await metrics.registry.metrics());
+    case '/metrics': {
+      const { contentType, text } = await metrics.exposition();
+      reply(res, 200, { 'Content-Type': contentType }, text);
       return 'metrics';
+    }
     case '/healthz':
       replyJson(res, 200, { status: 'ok' });
       return 'healthz';

@@ -68,6 +68,9 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** What a scrape of /metrics gets; a worker of a pool replaces it with the whole pool's aggregate. */
+  exposition: () => Promise<{ contentType: string; text: string }> = async () => ({ contentType: this.registry.contentType, text: await this.registry.metrics() });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'pier_' });
   }
