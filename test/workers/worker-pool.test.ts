@@ -77,8 +77,13 @@ describe('worker pool', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'pier-workers-'));
     pier = await startPierProcess(dataDir, ['--workers', '2', '--log-level', 'info', '--drain-timeout', '20']);
     port = Number(new URL(pier.url).port);
-    for (let i = 0; i < 100 && workerPids().length < 2; i++) await sleep(100);
-    assert.equal(workerPids().length, 2, 'two workers run');
+    // The first worker answers first; wait until the second one serves too.
+    const serving = new Set<number>();
+    for (let i = 0; i < 200 && serving.size < 2; i++) {
+      serving.add(await servedBy((await send('GET', '/v2/')).id));
+      if (serving.size < 2) await sleep(100);
+    }
+    assert.equal(serving.size, 2, 'two workers serve');
   });
 
   after(async () => {
@@ -193,10 +198,11 @@ describe('worker pool', () => {
     assert.ok(!replaced.includes(victim) && replaced.includes(survivor));
     const newcomer = replaced.find((pid) => pid !== survivor)!;
     const served = new Set<number>();
-    for (let i = 0; i < 20 && !served.has(newcomer); i++) {
+    for (let i = 0; i < 100 && !served.has(newcomer); i++) {
       const res = await send('GET', '/v2/');
       assert.equal(res.status, 200);
       served.add(await servedBy(res.id));
+      if (!served.has(newcomer)) await sleep(100);
     }
     assert.ok(served.has(newcomer), 'the replacement serves requests');
   });
