@@ -80,6 +80,7 @@ export function serveCommand(): Command {
           ...(settings.tls ? { tls: settings.tls } : {}),
           readOnly: settings.readOnly,
           headers: settings.headers,
+          ...(settings.accelRedirect !== undefined ? { accelRedirect: settings.accelRedirect } : {}),
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
           maintenance: runsMaintenance
             ? {

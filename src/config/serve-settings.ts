@@ -35,6 +35,8 @@ export interface ServeSettings {
   shutdownDelayMs: number;
   /** Worker processes sharing the listener; 1 is a single process. */
   workers: number;
+  /** http.accelredirect.prefix when enabled: blob GETs answer with X-Accel-Redirect. */
+  accelRedirect?: string;
   tls?: TlsSettings;
   /** http.headers: added to every response. */
   headers: Record<string, string[]>;
@@ -85,6 +87,7 @@ export function settingsFromConfig(config: PierConfig, notices: ConfigNotice[] =
     drainTimeoutMs: config.http.draintimeout,
     shutdownDelayMs: config.http.shutdowndelay,
     workers: config.http.workers ?? availableParallelism(),
+    ...(config.http.accelredirect.enabled ? { accelRedirect: config.http.accelredirect.prefix } : {}),
     ...(tls.certificate !== undefined && tls.key !== undefined
       ? {
           tls: {

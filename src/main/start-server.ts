@@ -48,6 +48,8 @@ export interface StartOptions {
   headers?: Record<string, string[]>;
   /** auth and access sections: who may do what. Absent: the registry is open, as without auth in config.yml. */
   access?: AccessConfig;
+  /** http.accelredirect.prefix when enabled: blob GETs answer with X-Accel-Redirect for a front nginx. */
+  accelRedirect?: string;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
 }
@@ -96,6 +98,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       logger: options.logger,
       metrics,
       health,
+      ...(options.accelRedirect !== undefined ? { accelRedirect: options.accelRedirect } : {}),
       ...(needsGate ? { gate: (await import('../http/request-gate.ts')).createRequestGate(gateOptions) } : {}),
       admin: createAdminApi({
         logger: options.logger,

@@ -42,7 +42,9 @@ export async function startPierProcess(dataDir: string, extraArgs: string[] = []
   for (;;) {
     if (child.exitCode !== null) throw new Error(`pier exited early (${child.exitCode}): ${output}`);
     try {
-      if ((await fetch(`${url}/v2/`)).status === 200) break;
+      // 401: up, with authentication configured.
+      const status = (await fetch(`${url}/v2/`)).status;
+      if (status === 200 || status === 401) break;
     } catch {
       // not listening yet
     }
