@@ -58,6 +58,7 @@ export function serveCommand(): Command {
       if (settings.workers > 1 && cluster.isPrimary) {
         const code = await runWorkerPool({
           workers: settings.workers,
+          dataDir: settings.dataDir,
           logger,
           drainTimeoutMs: settings.drainTimeoutMs,
           shutdownDelayMs: settings.shutdownDelayMs,

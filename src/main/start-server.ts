@@ -125,6 +125,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const { server } = listener;
   const maintenance = options.maintenance ? startMaintenance(opened.storage, opened.index, options.logger, metrics, options.maintenance) : undefined;
   health.state = 'ready';
+  metrics.serving.set(1);
   const port = (server.address() as AddressInfo).port;
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   let closing: Promise<void> | undefined;

@@ -5,8 +5,8 @@
  * piece of state a request needs lives in storage or the index (uploads, locks, GC marks), never in one
  * process's memory.
  *
- * - Start: worker slot 0 is started first and the others once it listens, so a brand-new index is built
- *   from storage by one process, and the first 200 is not delayed by the others starting.
+ * - Start: all workers at once when the data directory has an index; otherwise slot 0 first and the others
+ *   once it listens, so a brand-new index is built from storage by one process.
  * - Slot 0 also runs the scheduled maintenance jobs (GC, retention, upload purging): exactly one process
  *   does, and its replacement takes the job over.
  * - A worker that dies is replaced in the same slot (at once when it had lived a while; with a growing
@@ -21,6 +21,8 @@
  * which spreads long-lived keep-alive connections evenly, unlike leaving it to the kernel.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from '../observability/logger.ts';
 import { serveAggregatedMetrics } from '../observability/cluster-metrics.ts';
 
@@ -28,6 +30,8 @@ export const WORKER_SLOT_ENV = 'PIER_WORKER_SLOT';
 
 export interface PoolOptions {
   workers: number;
+  /** The data directory: when it has no index yet, one worker builds it before the others start. */
+  dataDir: string;
   logger: Logger;
   /** How long workers may drain on shutdown; the supervisor waits this long plus a margin, then kills. */
   drainTimeoutMs: number;
@@ -64,7 +68,7 @@ export function runWorkerPool(options: PoolOptions): Promise<number> {
       startedAt.set(slot, Date.now());
       worker.once('listening', (address) => {
         listening.add(worker);
-        if (!up && slot === 0) for (let s = 1; s < size; s++) start(s);
+        if (!up && slot === 0 && slots.size < size) for (let s = 1; s < size; s++) start(s);
         if (!up && slots.size === size && [...slots.values()].every((w) => listening.has(w))) {
           up = true;
           options.onReady?.([...slots.values()].map((w) => w.process.pid!), address.port);
@@ -116,5 +120,7 @@ export function runWorkerPool(options: PoolOptions): Promise<number> {
       for (const worker of slots.values()) worker.process.kill('SIGHUP');
     });
     start(0);
+    // With an index in place, all start at once; a brand-new one is built by slot 0 alone first.
+    if (existsSync(join(options.dataDir, 'pier', 'index.db'))) for (let s = 1; s < size; s++) start(s);
   });
 }

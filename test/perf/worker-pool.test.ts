@@ -162,6 +162,7 @@ describe('worker pool', () => {
         .find((l) => l.startsWith('pier_http_requests_total{') && l.includes('method="GET"') && l.includes('status="404"') && l.includes('route="tags"'));
       assert.ok(line, `a pier_http_requests_total line for the probes in:\n${metrics.body.toString().slice(0, 2000)}`);
       assert.equal(Number(line.split(' ').pop()), count, line);
+      assert.match(metrics.body.toString(), /^pier_serving_processes 2$/m, 'both workers answered the collection');
     }
   });
 
