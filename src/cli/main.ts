@@ -16,9 +16,17 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   usage: async () => (await import('./usage.ts')).usageCommand(),
 };
 
-const program = new Command();
-program.name('pier').description('Pier: an OCI / Docker Registry v2 container image registry').version('0.1.0');
-const requested = process.argv[2];
-const load = requested !== undefined ? COMMANDS[requested] : undefined;
-for (const command of await Promise.all(load ? [load()] : Object.values(COMMANDS).map((c) => c()))) program.addCommand(command);
-await program.parseAsync(process.argv);
+async function main(): Promise<void> {
+  const program = new Command();
+  program.name('pier').description('Pier: an OCI / Docker Registry v2 container image registry').version('0.1.0');
+  const requested = process.argv[2];
+  const load = requested !== undefined ? COMMANDS[requested] : undefined;
+  for (const command of await Promise.all(load ? [load()] : Object.values(COMMANDS).map((c) => c()))) program.addCommand(command);
+  await program.parseAsync(process.argv);
+}
+
+// Not a top-level await: the production bundle is a CommonJS script (see scripts/build.mjs).
+main().catch((error: unknown) => {
+  process.stderr.write(`pier: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
