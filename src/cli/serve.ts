@@ -95,7 +95,7 @@ export function serveCommand(): Command {
         process.exit(1);
       }
       if (slot !== undefined) {
-        running.metrics.exposition = await joinMetricsPool(running.metrics.registry);
+        running.metrics.exposition = joinMetricsPool(running.metrics.registry);
         logger.debug({ port: running.port }, 'worker listening');
       } else {
         if (settings.readOnly) logger.info('read-only mode: pulls are served, every write is refused');

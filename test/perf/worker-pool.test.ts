@@ -196,6 +196,11 @@ describe('worker pool', () => {
       await sleep(100);
     }
     assert.equal(replaced.length, 2, `two workers again: ${replaced.join(', ')}`);
+    // A scrape while the replacement is still starting answers at once for the workers that serve.
+    const scrapeStarted = Date.now();
+    const scrape = await send('GET', '/metrics');
+    assert.equal(scrape.status, 200);
+    assert.ok(Date.now() - scrapeStarted < 2_500, `the scrape took ${Date.now() - scrapeStarted} ms`);
     assert.ok(!replaced.includes(victim) && replaced.includes(survivor));
     const newcomer = replaced.find((pid) => pid !== survivor)!;
     const served = new Set<number>();
