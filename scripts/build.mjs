@@ -69,7 +69,11 @@ try {
 const source = readFileSync(file, 'utf8').replace(/^#!.*/, '');
 const script = new Script(\`(function (exports, require, module, __filename, __dirname) {\${source}\\n})\`, { filename: file, cachedData });
 if (cachedData === undefined || script.cachedDataRejected) {
-  setTimeout(() => {
+  // Once start-up has run (its functions are then compiled too), or at exit if that comes first.
+  let saved = false;
+  const save = () => {
+    if (saved) return;
+    saved = true;
     try {
       const temp = \`\${cacheFile}.\${process.pid}\`;
       writeFileSync(temp, script.createCachedData());
@@ -77,7 +81,9 @@ if (cachedData === undefined || script.cachedDataRejected) {
     } catch {
       // read-only installation: compile at every start
     }
-  }, 3000).unref();
+  };
+  setTimeout(save, 3000).unref();
+  process.once('exit', save);
 }
 const module = { exports: {} };
 script.runInThisContext()(module.exports, createRequire(file), module, file, new URL('..', import.meta.url).pathname);
