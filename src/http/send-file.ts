@@ -24,6 +24,8 @@ function giveBack(buffer: Buffer): void {
 
 /** Writes `length` bytes of the file from `start`, then ends the response. Throws if the file is shorter. */
 export async function sendFileRange(res: ServerResponse, handle: FileHandle, start: number, length: number): Promise<void> {
+  // 'close' before the end means the client went away (an HTTP/2 compatibility response has no `destroyed`).
+  const closed = closedSignal(res);
   let position = start;
   let remaining = length;
   const readNext = async (): Promise<{ buffer: Buffer; bytes: number }> => {
@@ -54,20 +56,28 @@ export async function sendFileRange(res: ServerResponse, handle: FileHandle, sta
   let next = remaining > 0 ? readAhead() : undefined;
   while (next) {
     const { buffer, bytes } = await next;
-    if (res.destroyed) {
+    if (closed.happened) {
       giveBack(buffer);
       return;
     }
     next = remaining > 0 ? readAhead() : undefined;
     // The callback runs once the socket has the bytes (or failed): only then may the buffer be reused.
     const flowing = res.write(bytes === buffer.length ? buffer : buffer.subarray(0, bytes), () => giveBack(buffer));
-    if (!flowing && next) await drainedOrClosed(res);
+    if (!flowing && next) await drainedOrClosed(res, closed);
   }
   res.end();
 }
 
-function drainedOrClosed(res: ServerResponse): Promise<void> {
-  if (res.destroyed) return Promise.resolve();
+/** Whether the response has emitted 'close' (watched from the start of the body). */
+export function closedSignal(res: ServerResponse): { readonly happened: boolean } {
+  const signal = { happened: false };
+  res.once('close', () => (signal.happened = true));
+  return signal;
+}
+
+/** Resolves when the response can take more data, or has closed. */
+export function drainedOrClosed(res: ServerResponse, closed: { readonly happened: boolean }): Promise<void> {
+  if (closed.happened) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);

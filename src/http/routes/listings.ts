@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Exchange } from '../exchange.ts';
+import { closedSignal, drainedOrClosed } from '../send-file.ts';
 import { lastParam, nameParam, pageNumber } from '../params.ts';
 import type { Page } from '../../registry/tags/listings.ts';
 
@@ -42,26 +43,16 @@ async function sendList(res: ServerResponse, prefix: string, items: string[], he
     return;
   }
   res.writeHead(200, { 'Content-Type': 'application/json', ...headers });
+  const closed = closedSignal(res);
   res.write(`${prefix}[`);
   for (let start = 0; start < items.length; start += SLICE) {
     const slice = JSON.stringify(items.slice(start, start + SLICE));
     const more = start + SLICE < items.length;
     if (!res.write(`${slice.slice(1, -1)}${more ? ',' : ''}`) && more) {
-      await drainedOrClosed(res);
-      if (res.destroyed) return;
+      await drainedOrClosed(res, closed);
+      if (closed.happened) return;
     }
   }
   res.end(']}');
 }
 
-function drainedOrClosed(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
