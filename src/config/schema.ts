@@ -242,6 +242,15 @@ export const configSchema = section({
     draintimeout: duration().default(30_000),
     // Pier-only: keep serving this long with /readyz at 503 before closing the listener on SIGTERM.
     shutdowndelay: duration().default(0),
+    // Pier-only: worker processes sharing the listener (absent: one per CPU core; 1: a single process).
+    workers: int(1).optional(),
+    // Pier-only: answer blob GETs with X-Accel-Redirect so a front nginx sends the file itself (sendfile).
+    accelredirect: section({
+      enabled: bool().default(false),
+      prefix: z
+        .preprocess(nullToUndefined, z.string({ error: expected(`a path`) }).regex(/^\/(?:[A-Za-z0-9._~-]+\/)*$/, 'must be a path that starts and ends with /, e.g. /_pier_storage/'))
+        .default('/_pier_storage/'),
+    }),
     tls: section({
       certificate: str().optional(),
       key: str().optional(),
@@ -365,6 +374,8 @@ export type PierConfig = z.output<typeof configSchema>;
 /** Keys the reference registry does not have (docs/configuration.md marks each "Pier-only"). */
 export const PIER_ONLY_KEYS = [
   'http.shutdowndelay',
+  'http.workers',
+  'http.accelredirect',
   'auth.token.signingkey',
   'auth.token.expiration',
   'auth.token.refreshexpiration',

@@ -27,6 +27,8 @@ export interface HttpServerOptions {
   gate?: RequestGate;
   /** The admin API under /pier/api/ (it authenticates on its own). */
   admin?: AdminHandler;
+  /** http.accelredirect.prefix when enabled (see routes/blobs.ts). */
+  accelRedirect?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -49,7 +51,7 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin }: HttpServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, accelRedirect }: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
@@ -115,7 +117,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
       metrics.uploadsInProgress.inc();
     }
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
-    const exchange = { req, res, query, params: match.params, registry };
+    const exchange = { req, res, query, params: match.params, registry, ...(accelRedirect !== undefined ? { accelRedirect } : {}) };
     const handler = gate ? ((await gate.authorize(exchange, routeId, method)) ?? match.handler) : match.handler;
     await handler(exchange);
   } catch (error) {
@@ -135,9 +137,11 @@ async function serveOperational(path: string, method: string, res: ServerRespons
     return 'unknown';
   }
   switch (path) {
-    case '/metrics':
-      reply(res, 200, { 'Content-Type': metrics.registry.contentType }, await metrics.registry.metrics());
+    case '/metrics': {
+      const { contentType, text } = await metrics.exposition();
+      reply(res, 200, { 'Content-Type': contentType }, text);
       return 'metrics';
+    }
     case '/healthz':
       replyJson(res, 200, { status: 'ok' });
       return 'healthz';

@@ -7,14 +7,13 @@
  * the http.tls.clientcas bundles), HTTP/2 offered by ALPN next to HTTP/1.1, and `reloadTls()` to re-read the
  * files for new connections without a restart (`pier serve` calls it on SIGHUP).
  */
-import { readFileSync } from 'node:fs';
-import type { AddressInfo, Socket } from 'node:net';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
-import { createHttpServer, createRequestListener, IDLE_SOCKET_TIMEOUT_MS, SERVER_OPTIONS, type HttpServerOptions } from '../http/server.ts';
-import { createRequestGate, type GateOptions } from '../http/request-gate.ts';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer } from 'node:http2';
+import { createHttpServer, type HttpServerOptions } from '../http/server.ts';
+import type { Listener } from './tls-listener.ts';
+import type { GateOptions } from '../http/request-gate.ts';
 import { openRegistry, type OpenRegistry } from './open-registry.ts';
 import type { IndexSettings } from './open-index.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -23,7 +22,8 @@ import { Health } from '../observability/health.ts';
 import type { RegistryOptions } from '../registry/context.ts';
 import type { ListenAddress } from '../config/listen-address.ts';
 import type { TlsSettings } from '../config/serve-settings.ts';
-import { createAccessControl, type AccessConfig, type AccessControl } from '../auth/access-control.ts';
+import type { SecureContextOptions } from 'node:tls';
+import type { AccessConfig, AccessControl } from '../auth/access-control.ts';
 import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.ts';
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
 import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
@@ -52,6 +52,8 @@ export interface StartOptions {
   access?: AccessConfig;
   /** The `proxy` section: a pull-through cache of upstream registries. */
   pullThrough?: PullThroughSettings;
+  /** http.accelredirect.prefix when enabled: blob GETs answer with X-Accel-Redirect for a front nginx. */
+  accelRedirect?: string;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
   /** The metadata index (index section); SQLite in the data directory when absent. */
@@ -76,25 +78,20 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** A listener and how to close its connections (node:http tracks them itself; the HTTP/2 server does not). */
-interface Listener {
-  server: Server | HttpsServer | Http2SecureServer;
-  closeIdle(): void;
-  closeAll(): void;
-}
-
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const metrics = new Metrics();
   const opened = await openRegistry({ ...options, metrics });
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
+  let readTlsFiles: ((settings: TlsSettings) => SecureContextOptions) | undefined;
   let tokenStore: ApiTokenStore | undefined;
   let apiTokens: ApiTokens;
   try {
     tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
-    accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
+    // Authentication code (token signing and verification, bcrypt) is loaded only when it is configured.
+    accessControl = options.access ? await (await import('../auth/access-control.ts')).createAccessControl(options.access, options.logger, apiTokens) : undefined;
     const gateOptions: GateOptions = {
       logger: options.logger,
       ...(options.headers ? { headers: options.headers } : {}),
@@ -107,7 +104,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       logger: options.logger,
       metrics,
       health,
-      ...(needsGate ? { gate: createRequestGate(gateOptions) } : {}),
+      ...(options.accelRedirect !== undefined ? { accelRedirect: options.accelRedirect } : {}),
+      ...(needsGate ? { gate: (await import('../http/request-gate.ts')).createRequestGate(gateOptions) } : {}),
       admin: createAdminApi({
         logger: options.logger,
         apiTokens,
@@ -116,7 +114,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         ...(accessControl ? { access: accessControl } : {}),
       }),
     };
-    listener = options.tls ? tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
+    listener = options.tls ? (await import('./tls-listener.ts')).tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
     await new Promise<void>((resolve, reject) => {
       listener.server.once('error', reject);
       listener.server.listen(options.listen.port, options.listen.host, () => {
@@ -129,6 +127,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await opened.close();
     throw error;
   }
+  if (options.tls) readTlsFiles = (await import('./tls-listener.ts')).readTlsFiles;
   const { server } = listener;
   const maintenance = options.maintenance
     ? startMaintenance(opened.storage, opened.index, options.logger, metrics, {
@@ -137,6 +136,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       })
     : undefined;
   health.state = 'ready';
+  metrics.serving.set(1);
   const port = (server.address() as AddressInfo).port;
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   let closing: Promise<void> | undefined;
@@ -151,7 +151,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     apiTokens,
     reloadTls() {
       if (!options.tls) return;
-      (server as HttpsServer).setSecureContext(readTlsFiles(options.tls));
+      (server as HttpsServer).setSecureContext(readTlsFiles!(options.tls));
     },
     close() {
       closing ??= (async () => {
@@ -184,76 +184,3 @@ function plainListener(httpOptions: HttpServerOptions): Listener {
   return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
 }
 
-/** Reads the certificate, key and client CA files; the error names the file that failed. */
-export function readTlsFiles(settings: TlsSettings): SecureContextOptions {
-  const read = (file: string, what: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (error) {
-      throw new Error(`cannot read the TLS ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  };
-  return {
-    cert: read(settings.certificateFile, 'certificate'),
-    key: read(settings.keyFile, 'key'),
-    ...(settings.clientCAFiles.length > 0 ? { ca: settings.clientCAFiles.map((f) => read(f, 'client CA bundle')) } : {}),
-    minVersion: settings.minVersion,
-  };
-}
-
-function tlsListener(settings: TlsSettings, httpOptions: HttpServerOptions): Listener {
-  const requestListener = createRequestListener(httpOptions);
-  const tlsOptions = {
-    ...readTlsFiles(settings),
-    ...(settings.clientCAFiles.length > 0 ? { requestCert: true, rejectUnauthorized: true } : {}),
-  };
-  if (!settings.http2) {
-    const server = createHttpsServer({ ...tlsOptions, ...SERVER_OPTIONS }, requestListener);
-    server.timeout = IDLE_SOCKET_TIMEOUT_MS;
-    return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
-  }
-
-  // HTTP/2 with HTTP/1.1 fallback. Node's HTTP/2 server does not track its connections, so this does: h2
-  // sessions are closed gracefully (GOAWAY, streams in flight finish); an HTTP/1.1 socket is closed when idle,
-  // and a busy one closes itself after its response (server.ts stops keep-alive while draining).
-  const sessions = new Set<Http2Session>();
-  const http1Sockets = new Map<Socket, number>(); // socket → requests in flight
-  let draining = false;
-  const server = createSecureServer({ ...tlsOptions, allowHTTP1: true }, ((req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket as TLSSocket;
-    if (req.httpVersionMajor < 2) {
-      http1Sockets.set(socket, (http1Sockets.get(socket) ?? 0) + 1);
-      res.once('close', () => {
-        const left = (http1Sockets.get(socket) ?? 1) - 1;
-        if (http1Sockets.has(socket)) http1Sockets.set(socket, left);
-        if (draining && left === 0) socket.destroy();
-      });
-    }
-    requestListener(req, res);
-  }) as never);
-  server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
-  // HTTP/1.1 connections on this server follow the same limits as on the plain one (no overall request
-  // timeout: a large blob upload may take long).
-  Object.assign(server, SERVER_OPTIONS);
-  server.on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    if (socket.alpnProtocol === 'h2') return;
-    http1Sockets.set(socket, 0);
-    socket.once('close', () => http1Sockets.delete(socket));
-  });
-  return {
-    server,
-    closeIdle() {
-      draining = true;
-      for (const session of sessions) session.close();
-      for (const [socket, inFlight] of http1Sockets) if (inFlight === 0) socket.destroy();
-    },
-    closeAll() {
-      for (const session of sessions) session.destroy();
-      for (const socket of http1Sockets.keys()) socket.destroy();
-    },
-  };
-}
