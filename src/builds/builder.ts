@@ -41,6 +41,8 @@ export interface BuiltImage {
   mediaType: string;
   /** Per platform; empty when every stage was `FROM scratch`. */
   bases: BaseRecord[];
+  /** Manifest digest of each platform (`linux/amd64` → digest). */
+  platformDigests?: Record<string, string>;
 }
 
 export interface BuildLog {

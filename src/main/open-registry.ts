@@ -22,6 +22,8 @@ export interface OpenOptions {
   logger: Logger;
   metrics?: Metrics;
   registry?: Partial<RegistryOptions>;
+  /** Wraps the index the registry uses (builds observe tag pushes this way). */
+  decorateIndex?: (index: MetadataIndex) => MetadataIndex;
 }
 
 export interface OpenRegistry {
@@ -35,7 +37,7 @@ export interface OpenRegistry {
 
 export const indexFile = (dataDir: string): string => join(dataDir, 'pier', 'index.db');
 
-export async function openRegistry({ dataDir, logger, metrics, registry: options }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, logger, metrics, registry: options, decorateIndex }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const rawDriver = new FilesystemDriver(dataDir);
   const sqlite = new SqliteIndex(indexFile(dataDir));
@@ -56,7 +58,7 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
   }
   const registry = new Registry({
     storage,
-    index,
+    index: decorateIndex ? decorateIndex(index) : index,
     clock: { now: () => new Date() },
     options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
   });

@@ -300,6 +300,6 @@ export class BuiltinBuilder implements Builder {
       digest = await this.store.putManifest(repository, tag, top.body, top.mediaType);
       log.line(`tagged ${repository}:${tag} → ${digest}`);
     }
-    return { digest, mediaType: top.mediaType, bases };
+    return { digest, mediaType: top.mediaType, bases, platformDigests: Object.fromEntries(pushed.map((p) => [formatPlatform(p.platform), p.digest])) };
   }
 }
