@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../observability/logger.ts';
 import { startServer } from '../main/start-server.ts';
 import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
 import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
+import { parseDefinition, type BuildDefinition } from '../builds/model/definition.ts';
 
 interface Flags extends ServeFlags {
   config?: string;
@@ -39,6 +40,19 @@ export function serveCommand(): Command {
       for (const notice of settings.notices) logger[notice.level]({ key: notice.key }, notice.message);
       const { config } = settings;
       const authConfigured = config.auth.htpasswd !== undefined || config.auth.token !== undefined;
+      let definitions: BuildDefinition[] = [];
+      try {
+        definitions = config.builds.definitions.map((d, n) => {
+          try {
+            return parseDefinition(d, 'config');
+          } catch (error) {
+            throw new Error(`builds.definitions[${n}]: ${(error as Error).message}`);
+          }
+        });
+      } catch (error) {
+        process.stderr.write(`pier: invalid configuration${configFile ? ` (${configFile})` : ''}:\n  ${(error as Error).message}\n`);
+        process.exit(2);
+      }
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
         running = await startServer({
@@ -52,6 +66,17 @@ export function serveCommand(): Command {
           readOnly: settings.readOnly,
           headers: settings.headers,
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
+          ...(config.builds.enabled
+            ? {
+                builds: {
+                  concurrency: config.builds.concurrency,
+                  timeoutMs: config.builds.timeout,
+                  registryHosts: config.builds.registryhosts,
+                  ...(config.builds.workdir !== undefined ? { workDir: config.builds.workdir } : {}),
+                  definitions,
+                },
+              }
+            : {}),
           maintenance: {
             ...(settings.uploadPurging ? { uploadPurging: settings.uploadPurging } : {}),
             ...(settings.gc ? { gc: { ...settings.gc, retention: settings.retention, immutableTags: settings.immutableTags } } : {}),

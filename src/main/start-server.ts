@@ -27,6 +27,7 @@ import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.t
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
 import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.ts';
 import { createAdminApi } from '../http/admin/admin-api.ts';
+import { prepareBuilds, type BuildSettings, type StartedBuilds } from './start-builds.ts';
 
 export interface StartOptions {
   dataDir: string;
@@ -50,6 +51,8 @@ export interface StartOptions {
   access?: AccessConfig;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
+  /** Automated builds (Pier-only `builds` section); absent: disabled. */
+  builds?: BuildSettings;
 }
 
 export interface RunningServer {
@@ -64,6 +67,8 @@ export interface RunningServer {
   accessControl?: AccessControl;
   /** API tokens (kept in the index's database). */
   apiTokens: ApiTokens;
+  /** Automated builds, when enabled. */
+  builds?: StartedBuilds;
   /** Re-reads the TLS certificate, key and client CAs (new connections use them); throws if they cannot be read. */
   reloadTls(): void;
   /** Drains and stops; resolves when everything is closed. */
@@ -79,13 +84,16 @@ interface Listener {
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const metrics = new Metrics();
-  const opened = await openRegistry({ ...options, metrics });
+  const buildsPrep = options.builds ? prepareBuilds(options.logger) : undefined;
+  const opened = await openRegistry({ ...options, metrics, ...(buildsPrep ? { decorateIndex: buildsPrep.decorateIndex } : {}) });
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
   let tokenStore: SqliteApiTokenStore | undefined;
   let apiTokens: ApiTokens;
+  let builds: StartedBuilds | undefined;
   try {
+    builds = buildsPrep && options.builds ? buildsPrep.finish(opened.registry, indexFile(options.dataDir), options.dataDir, options.builds) : undefined;
     tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
     apiTokens = new ApiTokens(tokenStore);
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
@@ -102,12 +110,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       metrics,
       health,
       ...(needsGate ? { gate: createRequestGate(gateOptions) } : {}),
+      ...(builds ? { buildHooks: builds.hooks } : {}),
       admin: createAdminApi({
         logger: options.logger,
         apiTokens,
         index: opened.index,
         quotas: options.registry?.quotas ?? [],
         ...(accessControl ? { access: accessControl } : {}),
+        ...(builds ? { resources: [builds.adminResource] } : {}),
       }),
     };
     listener = options.tls ? tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
@@ -119,14 +129,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       });
     });
   } catch (error) {
+    await builds?.stop();
     await tokenStore?.close();
     await opened.close();
     throw error;
   }
   const { server } = listener;
   const maintenance = options.maintenance ? startMaintenance(opened.storage, opened.index, options.logger, metrics, options.maintenance) : undefined;
-  health.state = 'ready';
   const port = (server.address() as AddressInfo).port;
+  const listenHost = options.listen.host && options.listen.host !== '0.0.0.0' && options.listen.host !== '::' ? options.listen.host : 'localhost';
+  await builds?.start(`${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`);
+  health.state = 'ready';
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   let closing: Promise<void> | undefined;
   return {
@@ -138,6 +151,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     scheme: options.tls ? 'https' : 'http',
     ...(accessControl ? { accessControl } : {}),
     apiTokens,
+    ...(builds ? { builds } : {}),
     reloadTls() {
       if (!options.tls) return;
       (server as HttpsServer).setSecureContext(readTlsFiles(options.tls));
@@ -160,6 +174,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         clearInterval(sweep);
         await maintenance?.stop();
+        await builds?.stop();
         await tokenStore.close();
         await opened.close();
       })();
