@@ -33,7 +33,7 @@ export interface BuildSettings {
   workDir?: string;
   /** Definitions from the config file. */
   definitions: BuildDefinition[];
-  /** Lease of a running build; it is requeued this long after its process died (default 15 s). */
+  /** Lease of a running build; it is requeued this long after its process died (default 10 s). */
   leaseMs?: number;
   /** Where build events go (default: the log). */
   events?: BuildEvents;
@@ -68,7 +68,7 @@ export function prepareBuilds(logger: Logger): { decorateIndex: (index: Metadata
       queue = new BuildQueue(store, (build, workDir, log, signal) => runBuild(build, workDir, { store, images, links, builtin, ...(buildah ? { buildah } : {}) }, log, signal), events, logger, {
         concurrency: settings.concurrency,
         timeoutMs: settings.timeoutMs,
-        leaseMs: settings.leaseMs ?? 15_000,
+        leaseMs: settings.leaseMs ?? 10_000,
         pollMs: 1000,
         workRoot,
       });

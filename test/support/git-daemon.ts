@@ -54,12 +54,12 @@ export async function git(dir: string, args: string[], date = '2024-01-02T03:04:
 }
 
 /** Creates (or updates) a repository with `files`, commits them, and returns the commit id. */
-export async function commitFiles(dir: string, files: Record<string, string | Buffer>, message: string, date?: string): Promise<string> {
+export async function commitFiles(dir: string, files: Record<string, string | Buffer>, message: string, date?: string, executable: string[] = []): Promise<string> {
   await mkdir(dir, { recursive: true });
   await git(dir, ['init', '-q', '-b', 'main']).catch(() => undefined);
   for (const [path, content] of Object.entries(files)) {
     await mkdir(dirname(join(dir, path)), { recursive: true });
-    await writeFile(join(dir, path), content);
+    await writeFile(join(dir, path), content, { mode: executable.includes(path) ? 0o755 : 0o644 });
   }
   await git(dir, ['add', '-A']);
   await git(dir, ['commit', '-q', '-m', message], date);

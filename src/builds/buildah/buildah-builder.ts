@@ -20,7 +20,18 @@ import { parseImageRef, resolveImage } from '../images/resolve-image.ts';
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: BuildLog, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
+    signal.throwIfAborted();
+    // Its own process group, so a cancel or timeout also stops what RUN started.
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const kill = () => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    signal.addEventListener('abort', kill, { once: true });
+    child.once('close', () => signal.removeEventListener('abort', kill));
     let tail = '';
     const onData = (d: Buffer) => {
       for (const line of d.toString().split('\n')) if (line.trim()) log.line(line);
@@ -29,7 +40,11 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: BuildLog,
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('error', (error) => reject((error as NodeJS.ErrnoException).code === 'ENOENT' ? new Error(`${cmd} is not installed (Debian package ${cmd})`) : error));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args[0]} exited with ${code}: ${tail.trim().split('\n').slice(-2).join(' ')}`))));
+    child.on('close', (code) => {
+      if (signal.aborted) return reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      if (code === 0) return resolve();
+      reject(new Error(`${cmd} exited with ${code}: ${tail.trim().split('\n').slice(-2).join(' ')}`));
+    });
   });
 }
 
