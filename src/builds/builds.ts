@@ -7,7 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { BuildQueue } from './queue/build-queue.ts';
 import type { BuildRecord, BuildStore } from './queue/build-store.ts';
-import { parseDefinition, type BuildDefinition } from './model/definition.ts';
+import { checkSourceHost, parseDefinition, type BuildDefinition } from './model/definition.ts';
 import { matchRule, type SourceType } from './model/build-rules.ts';
 import { parsePushEvent } from './triggers/source-webhooks.ts';
 import { targetsOf } from './triggers/trigger-body.ts';
@@ -27,10 +27,13 @@ export class Builds {
   constructor(
     readonly store: BuildStore,
     readonly queue: BuildQueue,
+    /** builds.sourcehosts: the git hosts definitions may name (empty: any). */
+    private readonly sourceHosts: readonly string[] = [],
   ) {}
 
   async define(input: unknown, id?: string): Promise<BuildDefinition> {
     const definition = parseDefinition(input, 'api', id);
+    checkSourceHost(definition.source.url, this.sourceHosts);
     const existing = await this.store.getDefinition(definition.id);
     if (existing?.origin === 'config') throw new BuildsError(409, `definition ${definition.id} comes from the config file: change it there`);
     // Secrets left out of an update keep their stored values.
@@ -47,6 +50,7 @@ export class Builds {
 
   /** Replaces the config file's definitions with `definitions` (those removed from the file are deleted). */
   async syncConfigDefinitions(definitions: BuildDefinition[]): Promise<void> {
+    for (const d of definitions) checkSourceHost(d.source.url, this.sourceHosts);
     const keep = new Set(definitions.map((d) => d.id));
     for (const d of await this.store.listDefinitions()) if (d.origin === 'config' && !keep.has(d.id)) await this.store.deleteDefinition(d.id);
     for (const d of definitions) await this.store.putDefinition(d);

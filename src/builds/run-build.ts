@@ -9,6 +9,7 @@ import type { Builder, BuildLog, BuiltImage } from './builder.ts';
 import { parseDockerfile } from './dockerfile/parse-dockerfile.ts';
 import { displayUrl, fetchSource } from './git/git-source.ts';
 import { parsePlatform } from './images/image-model.ts';
+import { checkSourceHost } from './model/definition.ts';
 import type { BuildRecord, BuildStore } from './queue/build-store.ts';
 import { buildContext, type BaseLinks } from './links/base-links.ts';
 import type { ImageStore } from './images/image-store.ts';
@@ -18,6 +19,8 @@ export interface RunBuildDeps {
   images: ImageStore;
   links: BaseLinks;
   builtin: Builder;
+  /** builds.sourcehosts (empty: any). */
+  sourceHosts: readonly string[];
   /** undefined when buildah is not installed. */
   buildah?: Builder;
 }
@@ -40,6 +43,7 @@ async function inside(root: string, relative: string, what: string): Promise<str
 export async function runBuild(build: BuildRecord, workDir: string, deps: RunBuildDeps, log: BuildLog, signal: AbortSignal): Promise<RunResult> {
   const definition = await deps.store.getDefinition(build.definitionId);
   if (!definition) throw new Error(`build definition ${build.definitionId} no longer exists`);
+  checkSourceHost(definition.source.url, deps.sourceHosts);
   log.line(`fetching ${displayUrl(definition.source.url)} ${build.sourceType.toLowerCase()} ${build.sourceName}${build.commit ? ` at ${build.commit}` : ''}`);
   const source = await fetchSource(definition.source, { sourceType: build.sourceType, name: build.sourceName, ...(build.commit ? { commit: build.commit } : {}) }, join(workDir, 'source'), signal);
   log.line(`commit ${source.commit} (${new Date(source.commitTime * 1000).toISOString()})`);

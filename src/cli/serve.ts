@@ -72,6 +72,7 @@ export function serveCommand(): Command {
                   concurrency: config.builds.concurrency,
                   timeoutMs: config.builds.timeout,
                   registryHosts: config.builds.registryhosts,
+                  sourceHosts: config.builds.sourcehosts,
                   ...(config.builds.workdir !== undefined ? { workDir: config.builds.workdir } : {}),
                   definitions,
                 },

@@ -308,6 +308,7 @@ export const configSchema = section({
     timeout: duration().default(3_600_000),
     workdir: str().optional(),
     registryhosts: list(str()).default([]),
+    sourcehosts: list(str()).default([]),
     // Checked in full by the builds module (the same rules as the admin API's).
     definitions: z.array(anyValue).default([]),
   }),

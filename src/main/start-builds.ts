@@ -27,6 +27,8 @@ import type { AdminResource } from '../http/admin/admin-api.ts';
 export interface BuildSettings {
   concurrency: number;
   timeoutMs: number;
+  /** Git hosts (host or host:port) definitions may name; empty: any. */
+  sourceHosts?: string[];
   /** Host names (host[:port]) that mean this registry in FROM lines. */
   registryHosts: string[];
   /** Scratch folder for builds (default: <data>/pier/builds). */
@@ -65,14 +67,14 @@ export function prepareBuilds(logger: Logger): { decorateIndex: (index: Metadata
       mkdirSync(workRoot, { recursive: true });
       let queue: BuildQueue;
       const links = new BaseLinks(store, images, events, logger, () => queue.wake());
-      queue = new BuildQueue(store, (build, workDir, log, signal) => runBuild(build, workDir, { store, images, links, builtin, ...(buildah ? { buildah } : {}) }, log, signal), events, logger, {
+      queue = new BuildQueue(store, (build, workDir, log, signal) => runBuild(build, workDir, { store, images, links, builtin, sourceHosts: settings.sourceHosts ?? [], ...(buildah ? { buildah } : {}) }, log, signal), events, logger, {
         concurrency: settings.concurrency,
         timeoutMs: settings.timeoutMs,
         leaseMs: settings.leaseMs ?? 10_000,
         pollMs: 1000,
         workRoot,
       });
-      const builds = new Builds(store, queue);
+      const builds = new Builds(store, queue, settings.sourceHosts ?? []);
       let ownBase = '';
       return {
         builds,

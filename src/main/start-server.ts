@@ -84,7 +84,8 @@ interface Listener {
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const metrics = new Metrics();
-  const buildsPrep = options.builds ? prepareBuilds(options.logger) : undefined;
+  if (options.builds && options.readOnly) options.logger.warn('read-only mode: builds are not run');
+  const buildsPrep = options.builds && !options.readOnly ? prepareBuilds(options.logger) : undefined;
   const opened = await openRegistry({ ...options, metrics, ...(buildsPrep ? { decorateIndex: buildsPrep.decorateIndex } : {}) });
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;

@@ -115,6 +115,22 @@ export function parseDefinition(input: unknown, origin: 'api' | 'config', id?: s
   };
 }
 
+/** The host (and port) a git URL reaches. */
+export function sourceHost(url: string): string {
+  const scp = /^[A-Za-z0-9._-]+@([A-Za-z0-9.-]+):/.exec(url);
+  if (scp) return scp[1]!.toLowerCase();
+  return new URL(url).host.toLowerCase();
+}
+
+/** Throws unless the source's host is allowed (`allowed` empty: any host). */
+export function checkSourceHost(url: string, allowed: readonly string[]): void {
+  if (allowed.length === 0) return;
+  const host = sourceHost(url);
+  if (!allowed.some((a) => a.toLowerCase() === host || a.toLowerCase() === host.replace(/:\d+$/, ''))) {
+    throw new DefinitionError(`source.url: host ${host} is not in builds.sourcehosts`);
+  }
+}
+
 /** The definition as the API shows it: credentials and secrets are never returned, only whether they are set. */
 export function definitionJson(d: BuildDefinition): Record<string, unknown> {
   const { source, webhookSecret, ...rest } = d;
