@@ -91,6 +91,8 @@ describe('automated builds', () => {
       'b/b.txt': 'layer of B\n',
       'c/Dockerfile': 'FROM team/b:latest\nCOPY c.txt /c.txt\n',
       'c/c.txt': 'layer of C\n',
+      'm/Dockerfile': 'FROM base/multi:1\nARG TARGETARCH\nCOPY m.txt /m-${TARGETARCH}.txt\nCMD ["/m"]\n',
+      'm/m.txt': 'multi\n',
     }, 'first');
     await git(repo, ['tag', 'v1.2']);
     tagCommit = mainCommit;
@@ -355,5 +357,30 @@ describe('automated builds', () => {
     assert.equal(updated.length, 1, JSON.stringify(updated));
     assert.deepEqual(updated[0], { type: 'base.updated', repository: 'other/d', tag: '1', platform: 'linux/amd64', digest: updated[0]!.type === 'base.updated' ? updated[0]!.digest : '', base: { repository: 'base/a', tag: '1', previousDigest: (updated[0] as any).base.previousDigest, digest: a2Digest } });
     process.stdout.write(`# base push → rebuilt dependent C pullable: ${pullableMs} ms\n`);
+  });
+
+  it('multi-platform: on a multi-arch base the new layers are applied per platform; Docker media types on request', async () => {
+    const base = await writeOciImage(join(work, 'layouts', 'multi'), '1', [{ 'etc/os-release': 'multi base\n' }], [], ['amd64', 'arm64']);
+    await client.skopeo(['copy', '--all', '--dest-tls-verify=false', base.ref, `docker://${host}/base/multi:1`]);
+    await define({ id: 'multi', repository: 'team/multi', source: { url: `${daemon.baseUrl}app.git` }, dockerfile: 'm/Dockerfile', context: 'm', format: 'docker' });
+    const id = ((await (await post(`${api}/definitions/multi/builds`, { sourceType: 'Branch', sourceName: 'main' })).json()) as any).builds[0].id;
+    const build = await waitFor(id);
+    assert.equal(build.status, 'succeeded', `${build.error}\n${await logOf(id)}`);
+    assert.deepEqual(build.bases.map((b: any) => b.platform).sort(), ['linux/amd64', 'linux/arm64']);
+    const list = JSON.parse((await client.skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${host}/team/multi:latest`])).stdout);
+    assert.equal(list.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+    assert.deepEqual(list.manifests.map((m: any) => m.platform.architecture).sort(), ['amd64', 'arm64']);
+    for (const arch of ['amd64', 'arm64']) {
+      const dir = await client.path(`multi-${arch}`);
+      await client.skopeo(['copy', '--override-arch', arch, '--src-tls-verify=false', `docker://${host}/team/multi:latest`, `oci:${dir}:x`]);
+      const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
+      const blob = (d: string) => readFile(join(dir, 'blobs', 'sha256', d.slice(7)));
+      const manifest = JSON.parse((await blob(index.manifests[0].digest)).toString());
+      assert.deepEqual(manifest.layers.slice(0, 1).map((l: any) => l.digest), base.platforms[arch]);
+      const config = JSON.parse((await blob(manifest.config.digest)).toString());
+      assert.equal(config.architecture, arch);
+      const added = await readLayer(await blob(manifest.layers[1].digest));
+      assert.deepEqual([...added.files.keys()], [`m-${arch}.txt`]);
+    }
   });
 });
