@@ -11,6 +11,7 @@ import { checkSourceHost, parseDefinition, type BuildDefinition } from './model/
 import { matchRule, type SourceType } from './model/build-rules.ts';
 import { parsePushEvent } from './triggers/source-webhooks.ts';
 import { targetsOf } from './triggers/trigger-body.ts';
+import { ArchiveTooLarge, storeArchive } from './archive-source.ts';
 
 export class BuildsError extends Error {
   constructor(
@@ -21,6 +22,9 @@ export class BuildsError extends Error {
   }
 }
 
+/** Largest context archive accepted over the API. */
+const MAX_CONTEXT_BYTES = 2 * 1024 ** 3;
+
 const hash = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 export class Builds {
@@ -29,28 +33,43 @@ export class Builds {
     readonly queue: BuildQueue,
     /** builds.sourcehosts: the git hosts definitions may name (empty: any). */
     private readonly sourceHosts: readonly string[] = [],
+    /** Folder of uploaded context archives. */
+    private readonly archives = '',
   ) {}
+
+  /** Builds an uploaded context archive (tar or tar.gz) with the definition's Dockerfile, under `tag`. */
+  async uploadContext(id: string, body: AsyncIterable<Buffer>, tag: string): Promise<BuildRecord> {
+    const d = await this.definition(id);
+    let stored;
+    try {
+      stored = await storeArchive(this.archives, body, MAX_CONTEXT_BYTES);
+    } catch (error) {
+      if (error instanceof ArchiveTooLarge) throw new BuildsError(400, error.message);
+      throw error;
+    }
+    const { build } = await this.queue.enqueue({ definitionId: id, repository: d.repository, sourceType: 'Branch', sourceName: '(upload)', tags: [tag], cause: { kind: 'upload' }, archive: { id: stored.id, digest: stored.digest } });
+    return build;
+  }
 
   async define(input: unknown, id?: string): Promise<BuildDefinition> {
     const definition = parseDefinition(input, 'api', id);
-    checkSourceHost(definition.source.url, this.sourceHosts);
+    if (definition.source) checkSourceHost(definition.source.url, this.sourceHosts);
     const existing = await this.store.getDefinition(definition.id);
     if (existing?.origin === 'config') throw new BuildsError(409, `definition ${definition.id} comes from the config file: change it there`);
-    // Secrets left out of an update keep their stored values.
-    const merged: BuildDefinition = existing
-      ? {
-          ...definition,
-          source: { ...definition.source, ...(definition.source.token === undefined && existing.source.token && existing.source.url === definition.source.url ? { token: existing.source.token } : {}), ...(definition.source.sshKey === undefined && existing.source.sshKey && existing.source.url === definition.source.url ? { sshKey: existing.source.sshKey } : {}) },
-          ...(definition.webhookSecret === undefined && existing.webhookSecret ? { webhookSecret: existing.webhookSecret } : {}),
-        }
-      : definition;
+    // Secrets left out of an update keep their stored values (for the same source URL).
+    const merged: BuildDefinition = { ...definition };
+    const before = existing?.source;
+    if (merged.source && before && before.url === merged.source.url) {
+      merged.source = { ...merged.source, ...(merged.source.token === undefined && before.token ? { token: before.token } : {}), ...(merged.source.sshKey === undefined && before.sshKey ? { sshKey: before.sshKey } : {}) };
+    }
+    if (merged.webhookSecret === undefined && existing?.webhookSecret) merged.webhookSecret = existing.webhookSecret;
     await this.store.putDefinition(merged);
     return merged;
   }
 
   /** Replaces the config file's definitions with `definitions` (those removed from the file are deleted). */
   async syncConfigDefinitions(definitions: BuildDefinition[]): Promise<void> {
-    for (const d of definitions) checkSourceHost(d.source.url, this.sourceHosts);
+    for (const d of definitions) if (d.source) checkSourceHost(d.source.url, this.sourceHosts);
     const keep = new Set(definitions.map((d) => d.id));
     for (const d of await this.store.listDefinitions()) if (d.origin === 'config' && !keep.has(d.id)) await this.store.deleteDefinition(d.id);
     for (const d of definitions) await this.store.putDefinition(d);
@@ -79,6 +98,7 @@ export class Builds {
   /** Builds a branch or tag now, with the tags its rules give (or `tag` when given). */
   async start(id: string, sourceType: SourceType, sourceName: string, options: { commit?: string; tag?: string; cause?: BuildRecord['cause'] } = {}): Promise<BuildRecord[]> {
     const d = await this.definition(id);
+    if (!d.source) throw new BuildsError(400, `definition ${id} has no git source: upload a context archive instead`);
     const tags = options.tag ? [options.tag] : [...new Set(d.rules.map((r) => matchRule(r, sourceType, sourceName)).filter((t): t is string => t !== undefined))];
     if (tags.length === 0) throw new BuildsError(400, `no build rule of ${id} matches ${sourceType} ${sourceName}`);
     const { build } = await this.queue.enqueue({ definitionId: id, repository: d.repository, sourceType, sourceName, ...(options.commit ? { commit: options.commit } : {}), tags, cause: options.cause ?? { kind: 'api' } });
@@ -89,6 +109,7 @@ export class Builds {
   async webhook(id: string, headers: IncomingHttpHeaders, body: Buffer): Promise<{ builds: BuildRecord[]; ignored?: string }> {
     const d = await this.store.getDefinition(id);
     if (!d) throw new BuildsError(404, 'no such build definition');
+    if (!d.source) throw new BuildsError(400, `definition ${id} has no git source`);
     const event = parsePushEvent(headers, body, d.webhookSecret);
     if (event.kind === 'ignored') return { builds: [], ignored: event.reason };
     const tags = [...new Set(d.rules.filter((r) => r.autobuild).map((r) => matchRule(r, event.sourceType, event.name)).filter((t): t is string => t !== undefined))];
@@ -104,6 +125,7 @@ export class Builds {
     // Unknown definitions and wrong tokens look the same to the caller.
     if (stored === undefined || !timingSafeEqual(given, Buffer.from(stored))) throw new BuildsError(401, 'invalid trigger token');
     const d = await this.definition(id);
+    if (!d.source) throw new BuildsError(400, `definition ${id} has no git source: upload a context archive instead`);
     let targets;
     try {
       targets = targetsOf(d.rules, body);
@@ -146,6 +168,7 @@ export function buildJson(b: BuildRecord): Record<string, unknown> {
     sourceType: b.sourceType,
     sourceName: b.sourceName,
     commit: b.builtCommit ?? b.commit ?? null,
+    archive: b.archive?.digest ?? null,
     tags: b.tags,
     cause: b.cause,
     cascade: b.cascade ?? null,

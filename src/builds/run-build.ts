@@ -7,7 +7,8 @@ import { readFile, realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { Builder, BuildLog, BuiltImage } from './builder.ts';
 import { parseDockerfile } from './dockerfile/parse-dockerfile.ts';
-import { displayUrl, fetchSource } from './git/git-source.ts';
+import { displayUrl, fetchSource, type FetchedSource } from './git/git-source.ts';
+import { extractArchive } from './archive-source.ts';
 import { parsePlatform } from './images/image-model.ts';
 import { checkSourceHost } from './model/definition.ts';
 import type { BuildRecord, BuildStore } from './queue/build-store.ts';
@@ -19,6 +20,8 @@ export interface RunBuildDeps {
   images: ImageStore;
   links: BaseLinks;
   builtin: Builder;
+  /** Where uploaded context archives are kept. */
+  archives: string;
   /** builds.sourcehosts (empty: any). */
   sourceHosts: readonly string[];
   /** undefined when buildah is not installed. */
@@ -43,10 +46,19 @@ async function inside(root: string, relative: string, what: string): Promise<str
 export async function runBuild(build: BuildRecord, workDir: string, deps: RunBuildDeps, log: BuildLog, signal: AbortSignal): Promise<RunResult> {
   const definition = await deps.store.getDefinition(build.definitionId);
   if (!definition) throw new Error(`build definition ${build.definitionId} no longer exists`);
-  checkSourceHost(definition.source.url, deps.sourceHosts);
-  log.line(`fetching ${displayUrl(definition.source.url)} ${build.sourceType.toLowerCase()} ${build.sourceName}${build.commit ? ` at ${build.commit}` : ''}`);
-  const source = await fetchSource(definition.source, { sourceType: build.sourceType, name: build.sourceName, ...(build.commit ? { commit: build.commit } : {}) }, join(workDir, 'source'), signal);
-  log.line(`commit ${source.commit} (${new Date(source.commitTime * 1000).toISOString()})`);
+  let source: FetchedSource;
+  if (build.archive) {
+    log.line(`context: uploaded archive ${build.archive.digest}`);
+    const dir = join(workDir, 'source', 'src');
+    await extractArchive(deps.archives, build.archive.id, dir);
+    source = { dir, commit: build.archive.digest, commitTime: 0 };
+  } else {
+    if (!definition.source) throw new Error(`build definition ${definition.id} has no git source: it builds only uploaded context archives`);
+    checkSourceHost(definition.source.url, deps.sourceHosts);
+    log.line(`fetching ${displayUrl(definition.source.url)} ${build.sourceType.toLowerCase()} ${build.sourceName}${build.commit ? ` at ${build.commit}` : ''}`);
+    source = await fetchSource(definition.source, { sourceType: build.sourceType, name: build.sourceName, ...(build.commit ? { commit: build.commit } : {}) }, join(workDir, 'source'), signal);
+    log.line(`commit ${source.commit} (${new Date(source.commitTime * 1000).toISOString()})`);
+  }
   const contextDir = await inside(source.dir, definition.context, 'context');
   const dockerfilePath = await inside(source.dir, definition.dockerfile, 'Dockerfile');
   const dockerfile = parseDockerfile(await readFile(dockerfilePath, 'utf8'));

@@ -6,6 +6,7 @@
  *   pier build delete ID                        delete a definition
  *   pier build trigger-token ID                 a new trigger URL (the previous one stops working)
  *   pier build start ID --branch B | --tag T    build now [--commit SHA] [--docker-tag TAG]
+ *   pier build upload ID FILE [--tag T]         build a context archive (tar or tar.gz)
  *   pier build list [--repository R]           history, newest first
  *   pier build show BUILD                       one build
  *   pier build logs BUILD [-f]                  its log; -f follows it until the build ends
@@ -37,8 +38,13 @@ function client(flags: Flags) {
   }
   const call = async (method: string, path: string, body?: unknown): Promise<Response> => {
     let res: Response;
+    const raw = Buffer.isBuffer(body);
     try {
-      res = await fetch(`${base}/pier/api/v1/builds${path}`, { method, headers: { ...headers, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      res = await fetch(`${base}/pier/api/v1/builds${path}`, {
+        method,
+        headers: { ...headers, ...(body !== undefined ? { 'Content-Type': raw ? 'application/octet-stream' : 'application/json' } : {}) },
+        ...(body !== undefined ? { body: raw ? (body as Buffer) : JSON.stringify(body) } : {}),
+      });
     } catch (error) {
       fail(`cannot reach ${base}: ${(error as Error).message}`);
     }
@@ -88,6 +94,18 @@ export function buildCommand(): Command {
       if ((flags.branch === undefined) === (flags.tag === undefined)) fail('give --branch or --tag');
       const body = { sourceType: flags.branch !== undefined ? 'Branch' : 'Tag', sourceName: flags.branch ?? flags.tag, ...(flags.commit ? { commit: flags.commit } : {}), ...(flags.dockerTag ? { tag: flags.dockerTag } : {}) };
       const { builds } = await client(flags).json('POST', `/definitions/${encodeURIComponent(id)}/builds`, body);
+      for (const b of builds) process.stdout.write(`${b.id}\n`);
+    });
+  sub('upload <id> <file>', 'build a context archive (tar or tar.gz) with the definition\'s Dockerfile')
+    .option('--tag <tag>', 'image tag (default latest)')
+    .action(async (id: string, file: string, flags: Flags & { tag?: string }) => {
+      let archive: Buffer;
+      try {
+        archive = readFileSync(file);
+      } catch (error) {
+        fail(`cannot read ${file}: ${(error as Error).message}`);
+      }
+      const { builds } = await client(flags).json('POST', `/definitions/${encodeURIComponent(id)}/context?tag=${encodeURIComponent(flags.tag ?? 'latest')}`, archive);
       for (const b of builds) process.stdout.write(`${b.id}\n`);
     });
   sub('list', 'build history, newest first')

@@ -19,6 +19,7 @@ import { observeTagPushes, type TagListener } from '../builds/links/tag-observer
 import { LoggingBuildEvents, type BuildEvents } from '../builds/build-events.ts';
 import { Builds } from '../builds/builds.ts';
 import { runBuild } from '../builds/run-build.ts';
+import { removeArchive } from '../builds/archive-source.ts';
 import type { BuildDefinition } from '../builds/model/definition.ts';
 import { buildsAdminResource } from '../http/admin/builds-api.ts';
 import { createBuildHooks, type BuildHooks } from '../http/builds/build-hooks.ts';
@@ -64,17 +65,21 @@ export function prepareBuilds(logger: Logger): { decorateIndex: (index: Metadata
       const buildahInstalled = spawnSync('buildah', ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
       const buildah = buildahInstalled ? new BuildahBuilder(images, () => hosts) : undefined;
       const workRoot = settings.workDir ?? join(dataDir, 'pier', 'builds');
+      const archives = join(dataDir, 'pier', 'build-contexts');
       mkdirSync(workRoot, { recursive: true });
       let queue: BuildQueue;
       const links = new BaseLinks(store, images, events, logger, () => queue.wake());
-      queue = new BuildQueue(store, (build, workDir, log, signal) => runBuild(build, workDir, { store, images, links, builtin, sourceHosts: settings.sourceHosts ?? [], ...(buildah ? { buildah } : {}) }, log, signal), events, logger, {
+      queue = new BuildQueue(store, (build, workDir, log, signal) => runBuild(build, workDir, { store, images, links, builtin, archives, sourceHosts: settings.sourceHosts ?? [], ...(buildah ? { buildah } : {}) }, log, signal), events, logger, {
         concurrency: settings.concurrency,
         timeoutMs: settings.timeoutMs,
         leaseMs: settings.leaseMs ?? 10_000,
         pollMs: 1000,
         workRoot,
+        onFinished: async (build) => {
+          if (build.archive) await removeArchive(archives, build.archive.id);
+        },
       });
-      const builds = new Builds(store, queue, settings.sourceHosts ?? []);
+      const builds = new Builds(store, queue, settings.sourceHosts ?? [], archives);
       let ownBase = '';
       return {
         builds,

@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -382,5 +382,33 @@ describe('automated builds', () => {
       const added = await readLayer(await blob(manifest.layers[1].digest));
       assert.deepEqual([...added.files.keys()], [`m-${arch}.txt`]);
     }
+  });
+
+  it('a context archive uploaded over the admin API builds with the definition\'s Dockerfile', async () => {
+    await define({ id: 'uploaded', repository: 'team/uploaded', buildArgs: { SOURCE_DATE_EPOCH: '1700000000' } });
+    const pack = tar.pack();
+    pack.entry({ name: 'Dockerfile', mtime: new Date(0) }, 'FROM scratch\nCOPY site/ /srv/\nLABEL from=upload\n');
+    pack.entry({ name: 'site/index.html', mtime: new Date(0) }, 'uploaded\n');
+    pack.entry({ name: '../escape.txt', mtime: new Date(0) }, 'never written\n');
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of pack) chunks.push(c as Buffer);
+    const { gzipSync } = await import('node:zlib');
+    const res = await fetch(`${api}/definitions/uploaded/context?tag=v1`, { method: 'POST', headers: { 'Content-Type': 'application/gzip' }, body: gzipSync(Buffer.concat(chunks)) });
+    assert.equal(res.status, 202, await res.clone().text());
+    const queued = ((await res.json()) as any).builds[0];
+    assert.equal(queued.cause.kind, 'upload');
+    assert.match(queued.archive, /^sha256:[0-9a-f]{64}$/);
+    const build = await waitFor(queued.id);
+    assert.equal(build.status, 'succeeded', `${build.error}\n${await logOf(queued.id)}`);
+    const { config, layers } = await pull('team/uploaded', 'v1');
+    assert.deepEqual(config.config.Labels, { from: 'upload' });
+    assert.equal(config.created, '2023-11-14T22:13:20.000Z');
+    assert.deepEqual([...layers[0]!.files.keys()], ['srv', 'srv/index.html']);
+    assert.deepEqual(await readdir(join(work, 'data', 'pier', 'build-contexts')), [], 'the archive is deleted once its build has ended');
+    // Such a definition has no git source: trigger forms are refused with a clear error.
+    const start = await post(`${api}/definitions/uploaded/builds`, { sourceType: 'Branch', sourceName: 'main' });
+    assert.equal(start.status, 400);
+    assert.match(((await start.json()) as any).errors[0].message, /no git source/);
   });
 });

@@ -22,7 +22,8 @@ export interface GitSource {
 export interface BuildDefinition {
   id: string;
   repository: string;
-  source: GitSource;
+  /** The git source; absent: the definition builds only context archives uploaded over the API. */
+  source?: GitSource;
   /** Dockerfile path, relative to the source root. */
   dockerfile: string;
   /** Context folder, relative to the source root. */
@@ -70,10 +71,10 @@ export function parseDefinition(input: unknown, origin: 'api' | 'config', id?: s
   const definitionId = id ?? body.id;
   if (typeof definitionId !== 'string' || !ID.test(definitionId)) throw new DefinitionError('id: lower-case letters, digits and -, at most 63 characters');
   if (typeof body.repository !== 'string' || !isRepositoryName(body.repository)) throw new DefinitionError('repository: a valid repository name');
-  const source = body.source as Record<string, unknown> | undefined;
-  if (typeof source !== 'object' || source === null) throw new DefinitionError('source: required, {url, token?, username?, sshKey?}');
-  for (const key of Object.keys(source)) if (!['url', 'token', 'username', 'sshKey'].includes(key)) throw new DefinitionError(`source: unknown field ${JSON.stringify(key.slice(0, 50))}`);
-  for (const key of ['token', 'username', 'sshKey']) if (source[key] !== undefined && (typeof source[key] !== 'string' || (source[key] as string).length > 16384)) throw new DefinitionError(`source.${key}: a string`);
+  const source = (body.source ?? undefined) as Record<string, unknown> | undefined;
+  if (source !== undefined && (typeof source !== 'object' || source === null || Array.isArray(source))) throw new DefinitionError('source: {url, token?, username?, sshKey?} (leave it out to build only uploaded context archives)');
+  for (const key of Object.keys(source ?? {})) if (!['url', 'token', 'username', 'sshKey'].includes(key)) throw new DefinitionError(`source: unknown field ${JSON.stringify(key.slice(0, 50))}`);
+  for (const key of ['token', 'username', 'sshKey']) if (source && source[key] !== undefined && (typeof source[key] !== 'string' || (source[key] as string).length > 16384)) throw new DefinitionError(`source.${key}: a string`);
   const buildArgs = body.buildArgs ?? {};
   if (typeof buildArgs !== 'object' || buildArgs === null || Array.isArray(buildArgs) || Object.entries(buildArgs).some(([k, v]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || typeof v !== 'string')) {
     throw new DefinitionError('buildArgs: a map of NAME: "value" strings');
@@ -96,12 +97,16 @@ export function parseDefinition(input: unknown, origin: 'api' | 'config', id?: s
   return {
     id: definitionId,
     repository: body.repository,
-    source: {
-      url: gitUrl(source.url),
-      ...(typeof source.token === 'string' ? { token: source.token } : {}),
-      ...(typeof source.username === 'string' ? { username: source.username } : {}),
-      ...(typeof source.sshKey === 'string' ? { sshKey: source.sshKey } : {}),
-    },
+    ...(source
+      ? {
+          source: {
+            url: gitUrl(source.url),
+            ...(typeof source.token === 'string' ? { token: source.token } : {}),
+            ...(typeof source.username === 'string' ? { username: source.username } : {}),
+            ...(typeof source.sshKey === 'string' ? { sshKey: source.sshKey } : {}),
+          },
+        }
+      : {}),
     dockerfile: relativePath(body.dockerfile, 'dockerfile', 'Dockerfile'),
     context: relativePath(body.context, 'context', '.'),
     buildArgs: buildArgs as Record<string, string>,
@@ -136,7 +141,7 @@ export function definitionJson(d: BuildDefinition): Record<string, unknown> {
   const { source, webhookSecret, ...rest } = d;
   return {
     ...rest,
-    source: { url: source.url, ...(source.username ? { username: source.username } : {}), token: source.token ? 'set' : null, sshKey: source.sshKey ? 'set' : null },
+    source: source ? { url: source.url, ...(source.username ? { username: source.username } : {}), token: source.token ? 'set' : null, sshKey: source.sshKey ? 'set' : null } : null,
     webhookSecret: webhookSecret ? 'set' : null,
   };
 }

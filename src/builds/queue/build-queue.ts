@@ -21,6 +21,8 @@ export interface QueueOptions {
   pollMs: number;
   /** Parent folder of each build's scratch folder. */
   workRoot: string;
+  /** Called once a build has reached its final state (succeeded, failed or cancelled). */
+  onFinished?: (build: BuildRecord) => Promise<void>;
 }
 
 export type BuildRunner = (build: BuildRecord, workDir: string, log: BuildLog, signal: AbortSignal) => Promise<RunResult>;
@@ -64,7 +66,10 @@ export class BuildQueue {
   }
 
   async cancel(id: string): Promise<BuildRecord | undefined> {
+    const before = await this.store.getBuild(id);
     const build = await this.store.cancel(id, new Date());
+    // A queued build is cancelled here and never runs: clean up after it now.
+    if (before?.status === 'queued' && build?.status === 'cancelled') await this.options.onFinished?.(build).catch(() => undefined);
     const local = this.running.get(id);
     if (local) {
       local.reason = 'cancelled';
@@ -165,6 +170,7 @@ export class BuildQueue {
     if (entry.reason === 'stopping') return; // release() puts it back in the queue
     const finished = await this.store.finish(build.id, this.owner, outcome, new Date());
     if (!finished) return;
+    await this.options.onFinished?.(build).catch((error) => this.logger.error({ err: (error as Error).message }, 'build clean-up failed'));
     const durationMs = Date.now() - started;
     this.logger.info({ build: build.id, status: outcome.status, durationMs, digest: outcome.digest }, 'build finished');
     if (outcome.status === 'cancelled') return;

@@ -16,7 +16,7 @@ export type BuildStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cance
 export const TERMINAL: readonly BuildStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 export interface BuildCause {
-  kind: 'webhook' | 'trigger' | 'api' | 'base-change';
+  kind: 'webhook' | 'trigger' | 'api' | 'base-change' | 'upload';
   /** webhook: github/gitlab/gitea; base-change: the base repository:tag and its new digest. */
   detail?: string;
 }
@@ -31,6 +31,8 @@ export interface BuildRequest {
   tags: string[];
   cause: BuildCause;
   cascade?: { id: string; seq: number };
+  /** An uploaded context archive (id and digest) to build instead of the git source. */
+  archive?: { id: string; digest: string };
 }
 
 export interface BuildRecord extends BuildRequest {

@@ -90,7 +90,7 @@ function toRecord(row: Row): BuildRecord {
   };
 }
 
-const dedupKey = (r: BuildRequest): string => JSON.stringify([r.definitionId, r.sourceType, r.sourceName, r.commit ?? null, [...r.tags].sort()]);
+const dedupKey = (r: BuildRequest): string => JSON.stringify([r.definitionId, r.sourceType, r.sourceName, r.commit ?? null, [...r.tags].sort(), r.archive?.id ?? null]);
 
 export class SqliteBuildStore implements BuildStore {
   private constructor(private readonly db: Database.Database) {

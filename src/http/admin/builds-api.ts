@@ -7,6 +7,7 @@
  * | GET, PUT, DELETE | `builds/definitions/{id}` | show (secrets never shown), replace, delete |
  * | POST | `builds/definitions/{id}/trigger-token` | a new trigger token (shown once; the old one stops working) |
  * | POST | `builds/definitions/{id}/builds` | build now: `{sourceType, sourceName, commit?, tag?}` → 202 |
+ * | POST | `builds/definitions/{id}/context?tag=T` | build an uploaded context (tar or tar.gz body) → 202 |
  * | GET | `builds?repository=R&definition=D&status=S&limit=N` | history, newest first |
  * | GET | `builds/{id}` | one build: status, commit, duration, digest, base digests, error |
  * | POST | `builds/{id}/cancel` | cancel a queued or running build |
@@ -45,7 +46,7 @@ export function buildsAdminResource(builds: Builds, triggerUrl: (id: string, tok
           json(res, 200, { definitions: (await builds.store.listDefinitions()).map(definitionJson) });
         });
       }
-      let m = /^builds\/definitions\/([^/]+)(?:\/(trigger-token|builds))?$/.exec(path);
+      let m = /^builds\/definitions\/([^/]+)(?:\/(trigger-token|builds|context))?$/.exec(path);
       if (m) {
         const id = m[1]!;
         const sub = m[2];
@@ -54,6 +55,15 @@ export function buildsAdminResource(builds: Builds, triggerUrl: (id: string, tok
           return route('admin-build-trigger-token', ['POST'], async (_req, res) => {
             const token = await builds.rotateTriggerToken(id);
             json(res, 201, { token, url: triggerUrl(id, token) });
+          });
+        }
+        if (sub === 'context') {
+          return route('admin-build-context', ['POST'], async (req, res, query) => {
+            const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+            if (!['application/x-tar', 'application/gzip', 'application/x-gzip', 'application/octet-stream'].includes(type)) throw new AdminError(400, 'INVALID_REQUEST', 'expected a tar archive: Content-Type application/x-tar or application/gzip');
+            const tag = query.get('tag') ?? 'latest';
+            if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag)) throw new AdminError(400, 'INVALID_REQUEST', 'tag: a valid tag');
+            json(res, 202, { builds: [buildJson(await builds.uploadContext(id, req, tag))] });
           });
         }
         if (sub === 'builds') {
