@@ -43,7 +43,7 @@ function client(flags: Flags) {
       res = await fetch(`${base}/pier/api/v1/builds${path}`, {
         method,
         headers: { ...headers, ...(body !== undefined ? { 'Content-Type': raw ? 'application/octet-stream' : 'application/json' } : {}) },
-        ...(body !== undefined ? { body: raw ? (body as Buffer) : JSON.stringify(body) } : {}),
+        ...(body !== undefined ? { body: raw ? new Uint8Array(body as Buffer) : JSON.stringify(body) } : {}),
       });
     } catch (error) {
       fail(`cannot reach ${base}: ${(error as Error).message}`);
