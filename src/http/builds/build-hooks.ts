@@ -4,7 +4,7 @@
  *   with Hub's bodies (see builds/triggers/trigger-body.ts); 202 `{"state":"Success","builds":[…]}`;
  * - `POST /pier/hooks/builds/{definition-id}`: push events from GitHub, GitLab or Gitea, verified with the
  *   definition's webhook secret (builds/triggers/source-webhooks.ts).
- * Errors use the spec's JSON error body. Bodies are capped at 1 MiB.
+ * Errors use the spec's JSON error body. Bodies are capped at 25 MiB (GitHub's own limit for webhook payloads).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildJson, Builds, BuildsError } from '../../builds/builds.ts';
@@ -13,7 +13,7 @@ import { isDefinitionId } from '../../builds/model/definition.ts';
 import { readBody } from '../params.ts';
 import { RegistryError } from '../../registry/errors.ts';
 
-const MAX_BODY = 1024 * 1024;
+const MAX_BODY = 25 * 1024 * 1024; // GitHub caps webhook payloads at 25 MB
 const TRIGGER = /^\/api\/build\/v1\/source\/([^/]+)\/trigger\/([^/]+)\/call\/?$/;
 const HOOK = /^\/pier\/hooks\/builds\/([^/]+)\/?$/;
 
