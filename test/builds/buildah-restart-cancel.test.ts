@@ -3,7 +3,7 @@
  * RUN builds with buildah (chroot isolation, vfs storage; Debian's busybox-static gives the image a
  * shell); Pier killed with SIGKILL in the middle of that build and started again requeues it and
  * finishes it, with one log holding both attempts (read with `pier build logs -f`); a cancelled build
- * stops its buildah at once.
+ * stops its buildah at once. Definitions come from the config file and from the admin API.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,7 +44,24 @@ describe('builds with RUN (buildah), restart and cancel', () => {
     daemon = await startGitDaemon(join(work, 'git'));
     config = join(work, 'config.yml');
     data = join(work, 'data');
-    await writeFile(config, 'version: 0.1\nbuilds:\n  enabled: true\n  concurrency: 2\n  timeout: 5m\n');
+    // The first definition comes from the config file (GitOps); the second is made over the admin API.
+    await writeFile(
+      config,
+      [
+        'version: 0.1',
+        'builds:',
+        '  enabled: true',
+        '  concurrency: 2',
+        '  timeout: 5m',
+        '  definitions:',
+        '    - id: tools',
+        '      repository: team/tools',
+        `      source: { url: "${daemon.baseUrl}tools.git" }`,
+        '      rules:',
+        '        - { sourceType: Branch, sourceName: main, dockerTag: latest }',
+        '',
+      ].join('\n'),
+    );
     pier = await startPierProcess(data, ['--config', config]);
     client = await createClientEnv('pier-buildah');
   });
@@ -71,8 +88,10 @@ describe('builds with RUN (buildah), restart and cancel', () => {
   const logOf = async (id: string) => (await fetch(`${api()}/${id}/logs`)).text();
 
   it('a Dockerfile with RUN builds with buildah; SIGKILL of Pier mid-build requeues it on restart; the log is complete', async () => {
-    const defined = await post(`${api()}/definitions`, { id: 'tools', repository: 'team/tools', source: { url: `${daemon.baseUrl}tools.git` }, rules: [{ sourceType: 'Branch', sourceName: 'main', dockerTag: 'latest' }] });
-    assert.equal(defined.status, 201, await defined.text());
+    const fromConfig = (await (await fetch(`${api()}/definitions/tools`)).json()) as any;
+    assert.equal(fromConfig.origin, 'config');
+    const change = await fetch(`${api()}/definitions/tools`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ repository: 'team/other' }) });
+    assert.equal(change.status, 409, 'a definition from the config file is read-only through the API');
     const started = await post(`${api()}/definitions/tools/builds`, { sourceType: 'Branch', sourceName: 'main' });
     const id = ((await started.json()) as any).builds[0].id as string;
     // Kill Pier once buildah has started the RUN step.
