@@ -68,7 +68,7 @@ export async function fetchSource(source: GitSource, ref: { sourceType: SourceTy
     env[`GIT_CONFIG_KEY_${n}`] = key;
     env[`GIT_CONFIG_VALUE_${n}`] = value;
   });
-  const secrets = [source.token ?? ''];
+  const secrets = source.token ? [source.token, Buffer.from(`${source.username ?? 'x-access-token'}:${source.token}`).toString('base64')] : [];
   const repo = join(dir, 'src');
   await mkdir(repo, { recursive: true });
   await git(['init', '-q'], repo, env, signal, secrets);
