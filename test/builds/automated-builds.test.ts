@@ -304,12 +304,17 @@ describe('automated builds', () => {
     const a1 = await writeOciImage(join(layouts, 'a1'), '1', [{ 'etc/os-release': 'A version 1\n' }]);
     const copy = (from: string, to: string) => client.skopeo(['copy', '--dest-tls-verify=false', from, `docker://${host}/${to}`]);
     await copy(a1.ref, 'base/a:1');
-    await define({ id: 'b', repository: 'team/b', source: { url: `${daemon.baseUrl}app.git` }, dockerfile: 'b/Dockerfile', context: 'b' });
+    await define({ id: 'b', repository: 'team/b', source: { url: `${daemon.baseUrl}app.git`, token: 'tok-SECRET-4711' }, dockerfile: 'b/Dockerfile', context: 'b' });
     await define({ id: 'c', repository: 'team/c', source: { url: `${daemon.baseUrl}app.git` }, dockerfile: 'c/Dockerfile', context: 'c' });
     const start = async (id: string) => waitFor(((await (await post(`${api}/definitions/${id}/builds`, { sourceType: 'Branch', sourceName: 'main' })).json()) as any).builds[0].id);
     const b1 = await start('b');
     assert.equal(b1.status, 'succeeded', b1.error);
     assert.equal(b1.bases[0].repository, 'base/a');
+    // The source token is never shown or logged.
+    const shown = await (await fetch(`${api}/definitions/b`)).text();
+    const basic = Buffer.from('x-access-token:tok-SECRET-4711').toString('base64');
+    for (const text of [shown, await logOf(b1.id)]) assert.ok(!text.includes('tok-SECRET-4711') && !text.includes(basic), text);
+    assert.equal(JSON.parse(shown).source.token, 'set');
     const c1 = await start('c');
     assert.equal(c1.status, 'succeeded', c1.error);
     assert.equal(c1.bases[0].repository, 'team/b');
