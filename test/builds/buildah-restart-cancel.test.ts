@@ -103,13 +103,16 @@ describe('builds with RUN (buildah), restart and cancel', () => {
     assert.equal((await show(id)).status, 'running');
     await pier.kill();
     pier = await startPierProcess(data, ['--config', config]);
+    // Follow the log live from now until the build ends.
+    const following = run(process.execPath, ['--import', 'tsx', CLI, 'build', 'logs', '-f', id, '--url', pier.url], { timeoutMs: 120_000 });
     const build = await until(id, (b) => ['succeeded', 'failed', 'cancelled'].includes(b.status), 90_000);
     assert.equal(build.status, 'succeeded', `${build.error}\n${await logOf(id)}`);
     assert.equal(build.attempts, 2);
     assert.equal(build.builder, 'buildah');
 
-    const cli = await run(process.execPath, ['--import', 'tsx', CLI, 'build', 'logs', '-f', id, '--url', pier.url], { timeoutMs: 30_000 });
+    const cli = await following;
     assert.match(cli.stdout, /attempt 1\)[\s\S]*builder: buildah[\s\S]*attempt 2\)[\s\S]*builder: buildah[\s\S]*succeeded: team\/tools@sha256:/);
+    assert.equal(cli.stdout, await logOf(id), 'the followed log is the whole stored log');
     assert.equal(cli.stdout.trim().split('\n').at(-1)!.includes('succeeded'), true);
 
     // The RUN's result is in the pushed image.

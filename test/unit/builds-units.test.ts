@@ -16,6 +16,8 @@ import { parseImageRef } from '../../src/builds/images/resolve-image.ts';
 import { BuiltinBuilder } from '../../src/builds/builtin/builtin-builder.ts';
 import { SqliteBuildStore } from '../../src/builds/queue/sqlite-build-store.ts';
 import { chainIds } from '../../src/builds/links/layer-chain.ts';
+import { BuildQueue } from '../../src/builds/queue/build-queue.ts';
+import { createLogger } from '../../src/observability/logger.ts';
 
 describe('Dockerfile parsing', () => {
   it('joins continuations, skips comments, reads flags, JSON form and stages', () => {
@@ -160,6 +162,58 @@ describe('the SQLite build store', () => {
       assert.equal(cancelled!.status, 'cancelled');
       assert.equal((await store.getBuild(first.build.id))!.status, 'queued');
     } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the build queue', () => {
+  it('runs at most `concurrency` builds, fails one that outlives its timeout, and records each outcome', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pier-build-queue-'));
+    const store = SqliteBuildStore.open(join(dir, 'index.db'));
+    let running = 0;
+    let most = 0;
+    const events: string[] = [];
+    const queue = new BuildQueue(
+      store,
+      async (build, _work, log, signal) => {
+        running++;
+        most = Math.max(most, running);
+        try {
+          log.line(`working on ${build.tags[0]}`);
+          const ms = build.tags[0] === 'slow' ? 60_000 : 150;
+          await new Promise<void>((resolve, reject) => {
+            const t = setTimeout(resolve, ms);
+            signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)));
+          });
+          return { builder: 'test', commit: 'c'.repeat(40), image: { digest: `sha256:${'1'.repeat(64)}`, mediaType: 'x', bases: [] } };
+        } finally {
+          running--;
+        }
+      },
+      { emit: async (e) => void events.push(`${e.type}:${'tags' in e ? e.tags[0] : ''}`) },
+      createLogger('silent'),
+      { concurrency: 2, timeoutMs: 1000, leaseMs: 5000, pollMs: 50, workRoot: dir },
+    );
+    try {
+      queue.start();
+      const ids = [];
+      for (const tag of ['a', 'b', 'c', 'slow']) ids.push((await queue.enqueue({ definitionId: 'd', repository: 'r', sourceType: 'Branch', sourceName: tag, tags: [tag], cause: { kind: 'api' } })).build.id);
+      const deadline = Date.now() + 15_000;
+      while ((await store.listBuilds({ limit: 10 })).some((b) => b.status === 'queued' || b.status === 'running')) {
+        if (Date.now() > deadline) throw new Error('queue did not drain');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(most, 2);
+      const slow = (await store.getBuild(ids[3]!))!;
+      assert.equal(slow.status, 'failed');
+      assert.match(slow.error!, /timed out after 1 s/);
+      for (const id of ids.slice(0, 3)) assert.equal((await store.getBuild(id))!.status, 'succeeded');
+      assert.deepEqual(events.sort(), ['build.failed:slow', 'build.succeeded:a', 'build.succeeded:b', 'build.succeeded:c']);
+      assert.match((await store.readLog(ids[0]!, 0, 100)).map((l) => l.text).join('\n'), /working on a[\s\S]*succeeded/);
+    } finally {
+      await queue.stop();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
