@@ -6,7 +6,7 @@
  * stop, running builds are aborted and put back in the queue for the next start.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../observability/logger.ts';
 import type { BuildEvents } from '../build-events.ts';
@@ -49,6 +49,7 @@ export class BuildQueue {
   ) {}
 
   start(): void {
+    void this.removeStaleFolders();
     this.timer = setInterval(() => void this.tick(), this.options.pollMs);
     this.timer.unref();
     void this.tick();
@@ -187,6 +188,28 @@ export class BuildQueue {
         durationMs,
       })
       .catch((error) => this.logger.error({ err: (error as Error).message }, 'cannot emit build event'));
+  }
+
+  /**
+   * Scratch folders left by a process that died mid-build. No build runs longer than the timeout, so a
+   * folder untouched for longer than the timeout plus two leases belongs to no running build, here or in
+   * another process.
+   */
+  private async removeStaleFolders(): Promise<void> {
+    const cutoff = Date.now() - this.options.timeoutMs - 2 * this.options.leaseMs;
+    try {
+      for (const name of await readdir(this.options.workRoot)) {
+        if (!name.startsWith('build-')) continue;
+        const path = join(this.options.workRoot, name);
+        const info = await stat(path).catch(() => undefined);
+        if (info && info.mtimeMs < cutoff) {
+          await rm(path, { recursive: true, force: true });
+          this.logger.info({ folder: name }, 'removed the scratch folder of an interrupted build');
+        }
+      }
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'cannot look for stale build folders');
+    }
   }
 
   async stop(): Promise<void> {
