@@ -44,6 +44,7 @@ describe('Dockerfile parsing', () => {
     const builder = new BuiltinBuilder({} as never, () => []);
     assert.match(builder.unsupported(parseDockerfile('FROM scratch\nCOPY a /a\nRUN make\n'))!, /^RUN \(Dockerfile line 3\) is not supported by the built-in builder.*buildah builder runs it/);
     assert.match(builder.unsupported(parseDockerfile('FROM scratch\nADD https://example.com/x /x\n'))!, /ADD from a URL.*buildah/);
+    assert.match(builder.unsupported(parseDockerfile('FROM scratch\nCOPY --exclude=*.md . /x\n'))!, /COPY --exclude \(Dockerfile line 2\) is not supported by the built-in builder/);
     // A RUN in a stage the target does not need is no obstacle.
     assert.equal(builder.unsupported(parseDockerfile('FROM scratch AS tools\nRUN make\nFROM scratch\nCOPY a /a\n')), undefined);
   });

@@ -30,6 +30,8 @@ import { applyLayer } from './extract-layers.ts';
 
 /** Keywords the built-in builder runs; anything else needs a builder with a container runtime. */
 const SUPPORTED = new Set(['COPY', 'ADD', 'ENV', 'ARG', 'LABEL', 'WORKDIR', 'USER', 'EXPOSE', 'CMD', 'ENTRYPOINT', 'VOLUME', 'HEALTHCHECK', 'STOPSIGNAL', 'SHELL', 'MAINTAINER', 'ONBUILD']);
+/** COPY/ADD flags the built-in builder honours (--link changes nothing in the result). */
+const COPY_FLAGS = new Set(['from', 'chown', 'chmod', 'link']);
 const ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.bz2|tbz2?|tar\.xz|txz)$/i;
 
 interface LayerRef {
@@ -64,6 +66,10 @@ export class BuiltinBuilder implements Builder {
     for (const index of neededStages(dockerfile, target)) {
       for (const i of dockerfile.stages[index]!.instructions) {
         if (!SUPPORTED.has(i.keyword)) return `${i.keyword} (Dockerfile line ${i.line}) is not supported by the built-in builder, which runs no commands: the buildah builder runs it (set the definition's builder to buildah or auto, with buildah installed)`;
+        if (i.keyword === 'COPY' || i.keyword === 'ADD') {
+          const flag = Object.keys(i.flags).find((f) => !COPY_FLAGS.has(f));
+          if (flag) return `${i.keyword} --${flag} (Dockerfile line ${i.line}) is not supported by the built-in builder (it takes --from, --chown, --chmod and --link): the buildah builder may run it`;
+        }
         if (i.keyword === 'ADD') {
           const words = i.json ?? splitWords(i.args, dockerfile.escape);
           for (const source of words.slice(0, -1)) {
