@@ -9,6 +9,7 @@ import { startServer } from '../main/start-server.ts';
 import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
 import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
 import { parseDefinition, type BuildDefinition } from '../builds/model/definition.ts';
+import { pullThroughSettings } from '../config/proxy-settings.ts';
 
 interface Flags extends ServeFlags {
   config?: string;
@@ -53,6 +54,7 @@ export function serveCommand(): Command {
         process.stderr.write(`pier: invalid configuration${configFile ? ` (${configFile})` : ''}:\n  ${(error as Error).message}\n`);
         process.exit(2);
       }
+      const pullThrough = pullThroughSettings(config);
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
         running = await startServer({
@@ -65,6 +67,7 @@ export function serveCommand(): Command {
           ...(settings.tls ? { tls: settings.tls } : {}),
           readOnly: settings.readOnly,
           headers: settings.headers,
+          ...(pullThrough ? { pullThrough } : {}),
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
           ...(config.builds.enabled
             ? {

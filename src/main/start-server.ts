@@ -28,6 +28,7 @@ import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
 import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.ts';
 import { createAdminApi } from '../http/admin/admin-api.ts';
 import { prepareBuilds, type BuildSettings, type StartedBuilds } from './start-builds.ts';
+import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface StartOptions {
   dataDir: string;
@@ -49,6 +50,8 @@ export interface StartOptions {
   headers?: Record<string, string[]>;
   /** auth and access sections: who may do what. Absent: the registry is open, as without auth in config.yml. */
   access?: AccessConfig;
+  /** The `proxy` section: a pull-through cache of upstream registries. */
+  pullThrough?: PullThroughSettings;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
   /** Automated builds (Pier-only `builds` section); absent: disabled. */
