@@ -8,6 +8,7 @@
  * files for new connections without a restart (`pier serve` calls it on SIGHUP).
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -16,6 +17,7 @@ import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { createHttpServer, createRequestListener, IDLE_SOCKET_TIMEOUT_MS, SERVER_OPTIONS, type HttpServerOptions } from '../http/server.ts';
 import { createRequestGate, type GateOptions } from '../http/request-gate.ts';
 import { indexFile, openRegistry, type OpenRegistry } from './open-registry.ts';
+import type { IndexSettings } from './open-index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { Health } from '../observability/health.ts';
@@ -25,7 +27,7 @@ import type { TlsSettings } from '../config/serve-settings.ts';
 import { createAccessControl, type AccessConfig, type AccessControl } from '../auth/access-control.ts';
 import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.ts';
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
-import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.ts';
+import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
 import { createAdminApi } from '../http/admin/admin-api.ts';
 import { prepareBuilds, type BuildSettings, type StartedBuilds } from './start-builds.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
@@ -54,6 +56,8 @@ export interface StartOptions {
   pullThrough?: PullThroughSettings;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
+  /** The metadata index (index section); SQLite in the data directory when absent. */
+  index?: IndexSettings;
   /** Automated builds (Pier-only `builds` section); absent: disabled. */
   builds?: BuildSettings;
 }
@@ -85,6 +89,15 @@ interface Listener {
   closeAll(): void;
 }
 
+/**
+ * The SQLite file builds keep their queue in: the index's own file, or beside it when the index is in
+ * PostgreSQL (then the queue is this data directory's: run builds on one replica).
+ */
+function buildsFile(options: StartOptions): string {
+  if (options.index?.backend === 'postgres') return join(options.dataDir, 'pier', 'builds.db');
+  return options.index?.path ?? indexFile(options.dataDir);
+}
+
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const metrics = new Metrics();
   if (options.builds && options.readOnly) options.logger.warn('read-only mode: builds are not run');
@@ -93,12 +106,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
-  let tokenStore: SqliteApiTokenStore | undefined;
+  let tokenStore: ApiTokenStore | undefined;
   let apiTokens: ApiTokens;
   let builds: StartedBuilds | undefined;
   try {
-    builds = buildsPrep && options.builds ? buildsPrep.finish(opened.registry, indexFile(options.dataDir), options.dataDir, options.builds) : undefined;
-    tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
+    builds = buildsPrep && options.builds ? buildsPrep.finish(opened.registry, buildsFile(options), options.dataDir, options.builds) : undefined;
+    tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
     const gateOptions: GateOptions = {
@@ -139,7 +152,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     throw error;
   }
   const { server } = listener;
-  const maintenance = options.maintenance ? startMaintenance(opened.storage, opened.index, options.logger, metrics, options.maintenance) : undefined;
+  const maintenance = options.maintenance
+    ? startMaintenance(opened.storage, opened.index, options.logger, metrics, {
+        ...options.maintenance,
+        ...(opened.indexBackend.jobLease ? { lease: opened.indexBackend.jobLease } : {}),
+      })
+    : undefined;
   const port = (server.address() as AddressInfo).port;
   const listenHost = options.listen.host && options.listen.host !== '0.0.0.0' && options.listen.host !== '::' ? options.listen.host : 'localhost';
   await builds?.start(`${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`);
