@@ -40,6 +40,7 @@ describe('builds with RUN (buildah), restart and cancel', () => {
       busybox,
       Dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 4 && /bin/busybox mkdir -p /out && echo built-by-run > /out/done.txt"]\nCMD ["/bin/busybox", "cat", "/out/done.txt"]\n',
       'slow/Dockerfile': 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sleep", "300"]\n',
+      'derived/Dockerfile': 'FROM team/tools:latest\nRUN ["/bin/busybox", "sh", "-c", "echo derived > /derived.txt"]\n',
     }, 'tools', undefined, ['busybox']);
     daemon = await startGitDaemon(join(work, 'git'));
     config = join(work, 'config.yml');
@@ -152,5 +153,20 @@ describe('builds with RUN (buildah), restart and cancel', () => {
     // A cancelled build stays cancelled (it is not requeued).
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await show(id)).status, 'cancelled');
+  });
+
+  it('a RUN build FROM an image in Pier starts from that image\'s layers and records it as its base', async () => {
+    const defined = await post(`${api()}/definitions`, { id: 'derived', repository: 'team/derived', source: { url: `${daemon.baseUrl}tools.git` }, dockerfile: 'derived/Dockerfile', context: '.' });
+    assert.equal(defined.status, 201, await defined.text());
+    const id = ((await (await post(`${api()}/definitions/derived/builds`, { sourceType: 'Branch', sourceName: 'main' })).json()) as any).builds[0].id as string;
+    const build = await until(id, (b) => ['succeeded', 'failed', 'cancelled'].includes(b.status), 90_000);
+    assert.equal(build.status, 'succeeded', `${build.error}\n${await logOf(id)}`);
+    assert.equal(build.builder, 'buildah');
+    const inspect = async (name: string) => JSON.parse((await client.skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${pier.url.slice(7)}/${name}`])).stdout);
+    const tools = await inspect('team/tools:latest');
+    const derived = await inspect('team/derived:latest');
+    assert.deepEqual(derived.layers.slice(0, tools.layers.length).map((l: any) => l.digest), tools.layers.map((l: any) => l.digest));
+    assert.equal(derived.layers.length, tools.layers.length + 1);
+    assert.deepEqual(build.bases.map((b: any) => [b.platform, b.repository, b.tag]), [['linux/amd64', 'team/tools', 'latest']]);
   });
 });

@@ -18,11 +18,11 @@ import type { ImageStore } from '../images/image-store.ts';
 import { formatPlatform, isIndex, type ImageIndexJson, type ImageManifestJson } from '../images/image-model.ts';
 import { parseImageRef, resolveImage } from '../images/resolve-image.ts';
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: BuildLog, signal: AbortSignal): Promise<void> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: BuildLog, signal: AbortSignal, cwd?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     signal.throwIfAborted();
     // Its own process group, so a cancel or timeout also stops what RUN started.
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(cwd ? { cwd } : {}) });
     const kill = () => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
@@ -88,10 +88,13 @@ export class BuildahBuilder implements Builder {
       if (from.toLowerCase() === 'scratch' || names.has(from.toLowerCase()) || bases.some((b) => b.name === from)) continue;
       const ref = parseImageRef(from, this.registryHosts());
       const image = await resolveImage(this.store, ref);
-      const layout = join(root, `base-${bases.length}`);
+      const layoutName = `base-${bases.length}`;
+      const layout = join(root, layoutName);
       await this.exportLayout(ref.repository, image.digest, layout);
       log.line(`base ${from} → ${ref.repository}@${image.digest}`);
-      await run('buildah', [...common, 'pull', '--signature-policy', join(root, 'policy.json'), '--quiet', `oci:${layout}:base`], env, log, signal);
+      // A relative layout path (run in `root`): buildah names the pulled image after it, and the absolute
+      // path may hold capitals, which an image name may not.
+      await run('buildah', [...common, 'pull', '--signature-policy', join(root, 'policy.json'), '--quiet', `oci:${layoutName}:base`], env, log, signal, root);
       await run('buildah', [...common, 'tag', await this.localId(layout), from], env, log, signal);
       bases.push({ name: from, record: { repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}), digest: image.digest, referenceDigest: image.digest, platforms: Object.fromEntries(image.platforms.map((p) => [formatPlatform(p.platform), p.digest])) } });
     }
