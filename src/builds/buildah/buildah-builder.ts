@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BaseRecord, Builder, BuildJob, BuildLog, BuiltImage } from '../builder.ts';
 import { neededStages } from '../builder.ts';
 import type { ParsedDockerfile } from '../dockerfile/parse-dockerfile.ts';
-import { expandVariables } from '../dockerfile/expand-variables.ts';
+import { expandVariables, globalArgValues } from '../dockerfile/expand-variables.ts';
 import type { ImageStore } from '../images/image-store.ts';
 import { formatPlatform, isIndex, type ImageIndexJson, type ImageManifestJson } from '../images/image-model.ts';
 import { parseImageRef, resolveImage } from '../images/resolve-image.ts';
@@ -80,7 +80,7 @@ export class BuildahBuilder implements Builder {
     const common = ['--storage-driver', 'vfs', '--root', join(root, 'graph'), '--runroot', join(root, 'run')];
 
     // Bases: from Pier into local storage, under the names the Dockerfile uses.
-    const vars = new Map<string, string>(Object.entries(job.buildArgs));
+    const vars = globalArgValues(dockerfile, job.buildArgs);
     const names = new Set(dockerfile.stages.map((s) => s.name).filter(Boolean));
     const bases: Array<{ name: string; record: Omit<BaseRecord, 'platform'> & { platforms: Record<string, string> } }> = [];
     for (const index of neededStages(dockerfile, job.target)) {

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import type { BaseRecord, Builder, BuildJob, BuildLog, BuiltImage } from '../builder.ts';
 import { neededStages } from '../builder.ts';
 import { DockerfileError, splitWords, type Instruction, type ParsedDockerfile, type Stage } from '../dockerfile/parse-dockerfile.ts';
-import { expandVariables } from '../dockerfile/expand-variables.ts';
+import { expandVariables, globalArgValues } from '../dockerfile/expand-variables.ts';
 import { parseDockerignore, type IgnoreRule } from '../dockerfile/dockerignore.ts';
 import type { ImageStore } from '../images/image-store.ts';
 import { formatPlatform, isGzipLayer, layerMediaType, MEDIA, type ImageConfigJson, type Platform } from '../images/image-model.ts';
@@ -87,7 +87,7 @@ export class BuiltinBuilder implements Builder {
     if (why) throw new DockerfileError(why);
     const needed = [...neededStages(dockerfile, job.target)].sort((a, b) => a - b);
     const finalIndex = needed[needed.length - 1]!;
-    const globalVars = this.globalArgs(dockerfile, job);
+    const globalVars = globalArgValues(dockerfile, job.buildArgs);
     const images = new Map<string, Promise<ResolvedImage>>();
     const resolve = (text: string) => {
       const ref = parseImageRef(text, this.registryHosts());
@@ -133,19 +133,6 @@ export class BuiltinBuilder implements Builder {
       results.push({ platform, stage: stages.get(finalIndex)! });
     }
     return this.push(job, results, log, signal);
-  }
-
-  private globalArgs(dockerfile: ParsedDockerfile, job: BuildJob): Map<string, string> {
-    const vars = new Map<string, string>();
-    for (const i of dockerfile.globalArgs) {
-      for (const word of splitWords(i.args, dockerfile.escape)) {
-        const eq = word.indexOf('=');
-        const name = eq === -1 ? word : word.slice(0, eq);
-        const value = job.buildArgs[name] ?? (eq === -1 ? undefined : expandVariables(word.slice(eq + 1), vars, dockerfile.escape));
-        if (value !== undefined) vars.set(name, value);
-      }
-    }
-    return vars;
   }
 
   private predefinedArgs(platform: Platform): Record<string, string> {

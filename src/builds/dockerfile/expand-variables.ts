@@ -1,3 +1,19 @@
+import { splitWords, type ParsedDockerfile } from './parse-dockerfile.ts';
+
+/** Values of the ARGs declared before the first FROM (defaults, overridden by build args): for FROM lines. */
+export function globalArgValues(dockerfile: ParsedDockerfile, buildArgs: Record<string, string>): Map<string, string> {
+  const vars = new Map<string, string>();
+  for (const i of dockerfile.globalArgs) {
+    for (const word of splitWords(i.args, dockerfile.escape)) {
+      const eq = word.indexOf('=');
+      const name = eq === -1 ? word : word.slice(0, eq);
+      const value = buildArgs[name] ?? (eq === -1 ? undefined : expandVariables(word.slice(eq + 1), vars, dockerfile.escape));
+      if (value !== undefined) vars.set(name, value);
+    }
+  }
+  return vars;
+}
+
 /**
  * Dockerfile variable expansion: `$name`, `${name}`, `${name:-default}`, `${name:+alternative}`, with the
  * escape character keeping a `$` literal. Undefined variables expand to nothing, as in Docker.
