@@ -18,6 +18,8 @@ import { BaseLinks } from '../builds/links/base-links.ts';
 import { observeTagPushes, type TagListener } from '../builds/links/tag-observer.ts';
 import { LoggingBuildEvents, type BuildEvents } from '../builds/build-events.ts';
 import { Builds } from '../builds/builds.ts';
+import { withBuildMetrics } from '../builds/build-metrics.ts';
+import type { Registry as PromRegistry } from 'prom-client';
 import { runBuild } from '../builds/run-build.ts';
 import { removeArchive } from '../builds/archive-source.ts';
 import type { BuildDefinition } from '../builds/model/definition.ts';
@@ -52,15 +54,16 @@ export interface StartedBuilds {
 }
 
 /** The index decorator must wrap the index before the registry exists; the rest is wired after. */
-export function prepareBuilds(logger: Logger): { decorateIndex: (index: MetadataIndex) => MetadataIndex; finish: (registry: Registry, indexFile: string, dataDir: string, settings: BuildSettings) => StartedBuilds } {
+export function prepareBuilds(logger: Logger): { decorateIndex: (index: MetadataIndex) => MetadataIndex; finish: (registry: Registry, indexFile: string, dataDir: string, settings: BuildSettings, metrics?: PromRegistry) => StartedBuilds } {
   let listener: TagListener | undefined;
   return {
     decorateIndex: (index) => observeTagPushes(index, () => listener, logger),
-    finish(registry, indexFile, dataDir, settings) {
+    finish(registry, indexFile, dataDir, settings, metrics) {
       const store = SqliteBuildStore.open(indexFile);
       const images = new RegistryImageStore(registry);
       const hosts = [...settings.registryHosts.map((h) => h.toLowerCase())];
-      const events = settings.events ?? new LoggingBuildEvents(logger);
+      const plainEvents = settings.events ?? new LoggingBuildEvents(logger);
+      const events = metrics ? withBuildMetrics(plainEvents, metrics, store) : plainEvents;
       const builtin = new BuiltinBuilder(images, () => hosts);
       const buildahInstalled = spawnSync('buildah', ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
       const buildah = buildahInstalled ? new BuildahBuilder(images, () => hosts) : undefined;

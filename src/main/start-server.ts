@@ -110,7 +110,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let apiTokens: ApiTokens;
   let builds: StartedBuilds | undefined;
   try {
-    builds = buildsPrep && options.builds ? buildsPrep.finish(opened.registry, buildsFile(options), options.dataDir, options.builds) : undefined;
+    builds = buildsPrep && options.builds ? buildsPrep.finish(opened.registry, buildsFile(options), options.dataDir, options.builds, metrics.registry) : undefined;
     tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;

@@ -234,6 +234,9 @@ describe('automated builds', () => {
     assert.equal(second.digest, build.digest);
     const succeeded = events.filter((e) => e.type === 'build.succeeded' && e.repository === 'team/app');
     assert.ok(succeeded.length >= 2);
+    const metrics = await (await fetch(`http://${host}/metrics`)).text();
+    assert.match(metrics, /pier_builds_finished_total\{outcome="succeeded"\} [2-9]/);
+    assert.match(metrics, /pier_builds\{status="queued"\} 0/);
   });
 
   it('GitLab (tag push) and Gitea (branch push) events start builds; their secrets are checked too', async () => {
