@@ -20,6 +20,10 @@ import { createClientEnv, type ClientEnv } from '../support/client-env.ts';
 import { requireTools } from '../support/tools.ts';
 import { commitFiles, git, startGitDaemon, type GitDaemon } from '../support/git-daemon.ts';
 import { writeOciImage } from '../support/oci-layout.ts';
+import { startReferenceRegistry, type RunningReference } from '../support/reference-registry.ts';
+import { loadConfigOrThrow } from '../../src/config/load.ts';
+import { pullThroughSettings } from '../../src/config/proxy-settings.ts';
+import { writeFileSync } from 'node:fs';
 
 const SECRET = 'webhook-secret-1234';
 const APP_DOCKERFILE = `# syntax=docker/dockerfile:1
@@ -65,6 +69,7 @@ async function readLayer(bytes: Buffer): Promise<Layer> {
 describe('automated builds', () => {
   let work: string;
   let daemon: GitDaemon;
+  let upstream: RunningReference;
   let server: RunningServer;
   let client: ClientEnv;
   let host: string;
@@ -75,7 +80,7 @@ describe('automated builds', () => {
   let tagCommit: string;
 
   before(async () => {
-    requireTools('git', 'skopeo');
+    requireTools('git', 'skopeo', 'docker-registry');
     work = await mkdtemp(join(tmpdir(), 'pier-builds-'));
     const repo = join(work, 'git', 'app.git');
     mainCommit = await commitFiles(repo, {
@@ -93,11 +98,19 @@ describe('automated builds', () => {
       'c/c.txt': 'layer of C\n',
       'm/Dockerfile': 'FROM base/multi:1\nARG TARGETARCH\nCOPY m.txt /m-${TARGETARCH}.txt\nCMD ["/m"]\n',
       'm/m.txt': 'multi\n',
+      'u/Dockerfile': 'FROM up/vendor/base:1\nCOPY u.txt /u.txt\n',
+      'u/u.txt': 'on an upstream base\n',
     }, 'first');
     await git(repo, ['tag', 'v1.2']);
     tagCommit = mainCommit;
     daemon = await startGitDaemon(join(work, 'git'));
+    // An upstream registry (the reference registry) that Pier's pull-through cache serves under up/.
+    upstream = await startReferenceRegistry({ dataDir: join(work, 'upstream') });
+    const proxyConfig = join(work, 'proxy.yml');
+    writeFileSync(proxyConfig, ['version: 0.1', 'storage:', '  filesystem:', `    rootdirectory: ${join(work, 'data')}`, 'proxy:', '  upstreams:', '    - name: up', '      prefix: up/', `      remoteurl: ${upstream.url}`, ''].join('\n'));
+    const pullThrough = pullThroughSettings(loadConfigOrThrow({ file: proxyConfig, env: {} }).config)!;
     server = await startServer({
+      pullThrough,
       dataDir: join(work, 'data'),
       listen: { host: '127.0.0.1', port: 0 },
       logger: createLogger(process.env.PIER_TEST_LOG === '1' ? 'debug' : 'silent'),
@@ -112,6 +125,7 @@ describe('automated builds', () => {
   after(async () => {
     await server?.close();
     await daemon?.stop();
+    await upstream?.close();
     await client?.close();
     if (work) await rm(work, { recursive: true, force: true });
   });
@@ -418,5 +432,18 @@ describe('automated builds', () => {
     const start = await post(`${api}/definitions/uploaded/builds`, { sourceType: 'Branch', sourceName: 'main' });
     assert.equal(start.status, 400);
     assert.match(((await start.json()) as any).errors[0].message, /no git source/);
+  });
+
+  it('FROM an image the pull-through cache serves: the base is fetched from the upstream through the cache', async () => {
+    const base = await writeOciImage(join(work, 'layouts', 'upstream-base'), '1', [{ 'etc/os-release': 'upstream base\n' }]);
+    await client.skopeo(['copy', '--dest-tls-verify=false', base.ref, `docker://${upstream.host}/vendor/base:1`]);
+    await define({ id: 'proxied', repository: 'team/proxied', source: { url: `${daemon.baseUrl}app.git` }, dockerfile: 'u/Dockerfile', context: 'u' });
+    const id = ((await (await post(`${api}/definitions/proxied/builds`, { sourceType: 'Branch', sourceName: 'main' })).json()) as any).builds[0].id;
+    const build = await waitFor(id);
+    assert.equal(build.status, 'succeeded', `${build.error}\n${await logOf(id)}`);
+    assert.deepEqual(build.bases.map((b: any) => [b.repository, b.tag]), [['up/vendor/base', '1']]);
+    const built = await pull('team/proxied', 'latest');
+    assert.deepEqual(built.layerDigests.slice(0, 1), base.layerDigests);
+    assert.equal(built.layers[1]!.files.get('u.txt')!.content, 'on an upstream base\n');
   });
 });
