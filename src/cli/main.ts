@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   scrub: async () => (await import('./scrub.ts')).scrubCommand(),
   token: async () => (await import('./token.ts')).tokenCommand(),
   usage: async () => (await import('./usage.ts')).usageCommand(),
+  build: async () => (await import('./build.ts')).buildCommand(),
 };
 
 async function main(): Promise<void> {

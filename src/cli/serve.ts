@@ -10,6 +10,7 @@ import { runWorkerPool, workerSlot } from '../main/worker-pool.ts';
 import { joinMetricsPool } from '../observability/cluster-metrics.ts';
 import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
 import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
+import { parseDefinition, type BuildDefinition } from '../builds/model/definition.ts';
 import { pullThroughSettings } from '../config/proxy-settings.ts';
 
 interface Flags extends ServeFlags {
@@ -43,6 +44,19 @@ export function serveCommand(): Command {
       const logger: Logger = withFields(base, { ...settings.logFields, ...(slot !== undefined ? { worker: slot, pid: process.pid } : {}) });
       const { config } = settings;
       const authConfigured = config.auth.htpasswd !== undefined || config.auth.token !== undefined;
+      let definitions: BuildDefinition[] = [];
+      try {
+        definitions = config.builds.definitions.map((d, n) => {
+          try {
+            return parseDefinition(d, 'config');
+          } catch (error) {
+            throw new Error(`builds.definitions[${n}]: ${(error as Error).message}`);
+          }
+        });
+      } catch (error) {
+        process.stderr.write(`pier: invalid configuration${configFile ? ` (${configFile})` : ''}:\n  ${(error as Error).message}\n`);
+        process.exit(2);
+      }
       const pullThrough = pullThroughSettings(config);
       const startupFields = {
         addr: settings.addr,
@@ -88,6 +102,18 @@ export function serveCommand(): Command {
           ...(pullThrough ? { pullThrough } : {}),
           ...(settings.accelRedirect !== undefined ? { accelRedirect: settings.accelRedirect } : {}),
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
+          ...(config.builds.enabled
+            ? {
+                builds: {
+                  concurrency: config.builds.concurrency,
+                  timeoutMs: config.builds.timeout,
+                  registryHosts: config.builds.registryhosts,
+                  sourceHosts: config.builds.sourcehosts,
+                  ...(config.builds.workdir !== undefined ? { workDir: config.builds.workdir } : {}),
+                  definitions,
+                },
+              }
+            : {}),
           maintenance: runsMaintenance
             ? {
                 ...(settings.uploadPurging ? { uploadPurging: settings.uploadPurging } : {}),

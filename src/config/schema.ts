@@ -353,6 +353,17 @@ export const configSchema = section({
       connecttimeout: duration().default(10_000),
     }),
   }),
+  // Pier-only: automated builds, build triggers and repository links (docs/builds.md).
+  builds: section({
+    enabled: bool().default(false),
+    concurrency: int(1).default(2),
+    timeout: duration().default(3_600_000),
+    workdir: str().optional(),
+    registryhosts: list(str()).default([]),
+    sourcehosts: list(str()).default([]),
+    // Checked in full by the builds module (the same rules as the admin API's).
+    definitions: z.array(anyValue).default([]),
+  }),
   // Pier-only: who may do what, and limits on failed logins.
   access: section({
     loginlimit: section({
@@ -392,6 +403,7 @@ export const PIER_ONLY_KEYS = [
   'proxy.upstreams',
   'proxy.upstreams[]',
   'index',
+  'builds',
 ] as const;
 export type AccessRule = z.output<typeof accessRule>;
 

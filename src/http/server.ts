@@ -17,6 +17,7 @@ import { uploadRange } from './routes/uploads.ts';
 import { reply, replyJson } from './exchange.ts';
 import type { RequestGate } from './request-gate.ts';
 import type { AdminHandler } from './admin/admin-api.ts';
+import type { BuildHooks } from './builds/build-hooks.ts';
 
 export interface HttpServerOptions {
   registry: Registry;
@@ -29,6 +30,8 @@ export interface HttpServerOptions {
   admin?: AdminHandler;
   /** http.accelredirect.prefix when enabled (see routes/blobs.ts). */
   accelRedirect?: string;
+  /** Build trigger URLs and source webhooks (each request carries its own secret). */
+  buildHooks?: BuildHooks;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -51,7 +54,7 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, accelRedirect }: HttpServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, accelRedirect, buildHooks }: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
@@ -96,6 +99,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
       if (admin && path.startsWith('/pier/api/')) {
         routeId = 'admin';
         routeId = await admin(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)));
+        return;
+      }
+      const hookRoute = buildHooks ? await buildHooks(req, res, path) : undefined;
+      if (hookRoute !== undefined) {
+        routeId = hookRoute;
         return;
       }
       const gateRoute = gate ? await gate.serve(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1))) : undefined;

@@ -29,6 +29,8 @@ export interface OpenOptions {
   pullThrough?: PullThroughSettings;
   /** The metadata index (index section); SQLite in the data directory when absent. */
   index?: IndexSettings;
+  /** Wraps the index the registry uses (builds observe tag pushes this way). */
+  decorateIndex?: (index: MetadataIndex) => MetadataIndex;
 }
 
 export interface OpenRegistry {
@@ -44,7 +46,7 @@ export interface OpenRegistry {
 
 export const indexFile = defaultSqliteFile;
 
-export async function openRegistry({ dataDir, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const rawDriver = new FilesystemDriver(dataDir);
   const backend = await openIndexBackend(indexSettings, dataDir);
@@ -73,7 +75,7 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
   const registry = new Registry(
     {
       storage,
-      index,
+      index: decorateIndex ? decorateIndex(index) : index,
       clock: { now: () => new Date() },
       options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
     },

@@ -14,7 +14,8 @@ import type { Http2SecureServer } from 'node:http2';
 import { createHttpServer, type HttpServerOptions } from '../http/server.ts';
 import type { Listener } from './tls-listener.ts';
 import type { GateOptions } from '../http/request-gate.ts';
-import { openRegistry, type OpenRegistry } from './open-registry.ts';
+import { join } from 'node:path';
+import { indexFile, openRegistry, type OpenRegistry } from './open-registry.ts';
 import type { IndexSettings } from './open-index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
@@ -28,6 +29,7 @@ import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.t
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
 import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
 import { createAdminApi } from '../http/admin/admin-api.ts';
+import { prepareBuilds, type BuildSettings, type StartedBuilds } from './start-builds.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface StartOptions {
@@ -58,6 +60,8 @@ export interface StartOptions {
   maintenance?: MaintenanceOptions;
   /** The metadata index (index section); SQLite in the data directory when absent. */
   index?: IndexSettings;
+  /** Automated builds (Pier-only `builds` section); absent: disabled. */
+  builds?: BuildSettings;
 }
 
 export interface RunningServer {
@@ -72,22 +76,37 @@ export interface RunningServer {
   accessControl?: AccessControl;
   /** API tokens (kept in the index's database). */
   apiTokens: ApiTokens;
+  /** Automated builds, when enabled. */
+  builds?: StartedBuilds;
   /** Re-reads the TLS certificate, key and client CAs (new connections use them); throws if they cannot be read. */
   reloadTls(): void;
   /** Drains and stops; resolves when everything is closed. */
   close(): Promise<void>;
 }
 
+/**
+ * The SQLite file builds keep their queue in: the index's own file, or beside it when the index is in
+ * PostgreSQL (then the queue is this data directory's: run builds on one replica).
+ */
+function buildsFile(options: StartOptions): string {
+  if (options.index?.backend === 'postgres') return join(options.dataDir, 'pier', 'builds.db');
+  return options.index?.path ?? indexFile(options.dataDir);
+}
+
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const metrics = new Metrics();
-  const opened = await openRegistry({ ...options, metrics });
+  if (options.builds && options.readOnly) options.logger.warn('read-only mode: builds are not run');
+  const buildsPrep = options.builds && !options.readOnly ? prepareBuilds(options.logger) : undefined;
+  const opened = await openRegistry({ ...options, metrics, ...(buildsPrep ? { decorateIndex: buildsPrep.decorateIndex } : {}) });
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
   let readTlsFiles: ((settings: TlsSettings) => SecureContextOptions) | undefined;
   let tokenStore: ApiTokenStore | undefined;
   let apiTokens: ApiTokens;
+  let builds: StartedBuilds | undefined;
   try {
+    builds = buildsPrep && options.builds ? buildsPrep.finish(opened.registry, buildsFile(options), options.dataDir, options.builds, metrics.registry) : undefined;
     tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
     // Authentication code (token signing and verification, bcrypt) is loaded only when it is configured.
@@ -106,12 +125,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       health,
       ...(options.accelRedirect !== undefined ? { accelRedirect: options.accelRedirect } : {}),
       ...(needsGate ? { gate: (await import('../http/request-gate.ts')).createRequestGate(gateOptions) } : {}),
+      ...(builds ? { buildHooks: builds.hooks } : {}),
       admin: createAdminApi({
         logger: options.logger,
         apiTokens,
         index: opened.index,
         quotas: options.registry?.quotas ?? [],
         ...(accessControl ? { access: accessControl } : {}),
+        ...(builds ? { resources: [builds.adminResource] } : {}),
       }),
     };
     listener = options.tls ? (await import('./tls-listener.ts')).tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
@@ -123,6 +144,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       });
     });
   } catch (error) {
+    await builds?.stop();
     await tokenStore?.close();
     await opened.close();
     throw error;
@@ -135,9 +157,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         ...(opened.indexBackend.jobLease ? { lease: opened.indexBackend.jobLease } : {}),
       })
     : undefined;
+  const port = (server.address() as AddressInfo).port;
+  const listenHost = options.listen.host && options.listen.host !== '0.0.0.0' && options.listen.host !== '::' ? options.listen.host : 'localhost';
+  await builds?.start(`${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`);
   health.state = 'ready';
   metrics.serving.set(1);
-  const port = (server.address() as AddressInfo).port;
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   let closing: Promise<void> | undefined;
   return {
@@ -149,6 +173,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     scheme: options.tls ? 'https' : 'http',
     ...(accessControl ? { accessControl } : {}),
     apiTokens,
+    ...(builds ? { builds } : {}),
     reloadTls() {
       if (!options.tls) return;
       (server as HttpsServer).setSecureContext(readTlsFiles!(options.tls));
@@ -171,6 +196,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         clearInterval(sweep);
         await maintenance?.stop();
+        await builds?.stop();
         await tokenStore.close();
         await opened.close();
       })();

@@ -45,6 +45,19 @@ export interface AdminApiOptions {
   quotas: QuotaRule[];
   /** Authentication and the policy; absent when the registry has none (then only local calls are answered). */
   access?: AccessControl;
+  /** More resources (each in its own route file), served to admins only. */
+  resources?: AdminResource[];
+}
+
+/** A resource of the admin API kept in its own file (builds, …): matches paths below /pier/api/v1/. */
+export interface AdminResource {
+  route(rest: string): AdminResourceRoute | undefined;
+}
+
+export interface AdminResourceRoute {
+  id: string;
+  methods: string[];
+  serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, user: string | undefined): Promise<void>;
 }
 
 /** Serves a request under /pier/api/; returns the route id for logs and metrics. */
@@ -60,7 +73,7 @@ interface AdminCaller {
   caller?: Caller;
 }
 
-class AdminError extends Error {
+export class AdminError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -81,6 +94,7 @@ interface Route {
   id: string;
   methods: string[];
   tokenId?: string;
+  serve?: AdminResourceRoute['serve'];
 }
 
 function routeOf(path: string): Route | undefined {
@@ -198,14 +212,18 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
   }
 
   return async (req, res, path, query) => {
-    const route = routeOf(path);
+    const rest = path.startsWith(ADMIN_PREFIX) ? path.slice(ADMIN_PREFIX.length) : undefined;
+    const route: Route | undefined = routeOf(path) ?? (rest !== undefined ? options.resources?.map((r) => r.route(rest)).find((r) => r !== undefined) : undefined);
     const method = req.method ?? 'GET';
     try {
       if (!route) throw new AdminError(404, 'NOT_FOUND', 'no such admin endpoint');
       const methods = route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods;
       if (!methods.includes(method)) throw new AdminError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { Allow: route.methods.join(', ') });
       const caller = await authenticate(req);
-      if (route.id === 'admin-tokens') {
+      if (route.serve) {
+        if (!caller.admin) throw new RegistryError('DENIED', 'only admins may use this part of the admin API');
+        await route.serve(req, res, query, caller.user);
+      } else if (route.id === 'admin-tokens') {
         if (method === 'POST') await createToken(caller, req, res);
         else await listTokens(caller, res, query);
       } else if (route.id === 'admin-token') {
@@ -237,7 +255,7 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
   };
 }
 
-function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+export function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(value);
   res.writeHead(status, { ...NO_STORE, ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) });
   res.end(payload); // node:http leaves the body out of a HEAD response
@@ -251,7 +269,7 @@ function sendAdminError(res: ServerResponse, error: AdminError): void {
   json(res, error.status, { errors: [{ code: error.code, message: error.message, detail: null }] }, error.headers);
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') throw new AdminError(400, 'INVALID_REQUEST', 'expected Content-Type: application/json');
   const raw = await readBody(req, MAX_BODY_BYTES, () => new RegistryError('SIZE_INVALID', `request body larger than ${MAX_BODY_BYTES} bytes`));
