@@ -43,6 +43,8 @@ export function serveCommand(): Command {
       try {
         running = await startServer({
           dataDir: settings.dataDir,
+          storage: settings.storage,
+          redirect: settings.redirect,
           listen: settings.listen,
           logger,
           registry: { deleteEnabled: settings.deleteEnabled, immutableTags: settings.immutableTags, quotas: settings.quotas },
@@ -80,6 +82,7 @@ export function serveCommand(): Command {
           scheme: running.scheme,
           http2: settings.tls?.http2 ?? false,
           dataDir: settings.dataDir,
+          storage: settings.storage.driver,
           deleteEnabled: settings.deleteEnabled,
           auth: config.auth.token ? (config.auth.token.signingkey ? 'token (built-in service)' : 'token') : config.auth.htpasswd ? 'htpasswd' : 'none',
         },

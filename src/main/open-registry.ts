@@ -5,7 +5,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { FilesystemDriver } from '../storage/filesystem/filesystem-driver.ts';
 import { DriverRegistryStorage } from '../storage/registry-storage.ts';
 import type { StorageDriver } from '../storage/contract.ts';
 import { SqliteIndex } from '../index/sqlite/sqlite-index.ts';
@@ -16,9 +15,16 @@ import type { MetadataIndex } from '../registry/ports.ts';
 import type { Logger } from '../observability/logger.ts';
 import { instrument, type Metrics } from '../observability/metrics.ts';
 import { ROOT } from '../storage/layout.ts';
+import { openStorageDriver } from './open-storage.ts';
+import type { StorageSelection } from '../config/storage-settings.ts';
 
 export interface OpenOptions {
+  /** The local directory: the storage root on filesystem storage; always where the SQLite index lives. */
   dataDir: string;
+  /** Storage driver and settings; filesystem storage in dataDir when absent. */
+  storage?: StorageSelection;
+  /** Redirect blob downloads to the store when the driver can sign URLs (storage.redirect.disable: false). */
+  redirect?: boolean;
   logger: Logger;
   metrics?: Metrics;
   registry?: Partial<RegistryOptions>;
@@ -35,9 +41,10 @@ export interface OpenRegistry {
 
 export const indexFile = (dataDir: string): string => join(dataDir, 'pier', 'index.db');
 
-export async function openRegistry({ dataDir, logger, metrics, registry: options }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, storage: selection, redirect, logger, metrics, registry: options }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
-  const rawDriver = new FilesystemDriver(dataDir);
+  const opened = await openStorageDriver(selection ?? { driver: 'filesystem', rootDirectory: dataDir });
+  const rawDriver = opened.driver;
   const sqlite = new SqliteIndex(indexFile(dataDir));
   const driver: StorageDriver = metrics
     ? instrument(rawDriver, (operation, seconds, failed) => {
@@ -48,7 +55,7 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
   const index: MetadataIndex = metrics
     ? instrument<MetadataIndex>(sqlite, (operation, seconds) => metrics.indexDuration.observe({ operation }, seconds))
     : sqlite;
-  const storage = new DriverRegistryStorage(driver);
+  const storage = new DriverRegistryStorage(driver, redirect && opened.presign ? { presign: opened.presign } : {});
   if (!sqlite.isBuilt()) {
     const report = await rebuildIndex(storage, index, logger);
     sqlite.markBuilt();
@@ -64,5 +71,14 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
     storage: async () => void (await driver.list(ROOT)),
     index: async () => void (await index.repositoryExists('pier-readiness-probe')),
   };
-  return { registry, storage, index, probes, close: () => sqlite.close() };
+  return {
+    registry,
+    storage,
+    index,
+    probes,
+    close: async () => {
+      await sqlite.close();
+      opened.close();
+    },
+  };
 }

@@ -22,6 +22,7 @@ import { Health } from '../observability/health.ts';
 import type { RegistryOptions } from '../registry/context.ts';
 import type { ListenAddress } from '../config/listen-address.ts';
 import type { TlsSettings } from '../config/serve-settings.ts';
+import type { StorageSelection } from '../config/storage-settings.ts';
 import { createAccessControl, type AccessConfig, type AccessControl } from '../auth/access-control.ts';
 import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.ts';
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
@@ -30,6 +31,10 @@ import { createAdminApi } from '../http/admin/admin-api.ts';
 
 export interface StartOptions {
   dataDir: string;
+  /** Storage driver and settings; filesystem storage in dataDir when absent. */
+  storage?: StorageSelection;
+  /** Redirect blob downloads to the object store when it can sign URLs. */
+  redirect?: boolean;
   listen: ListenAddress;
   logger: Logger;
   registry?: Partial<RegistryOptions>;

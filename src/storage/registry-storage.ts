@@ -11,8 +11,20 @@ import { isRepositoryName } from '../registry/model/repository-name.ts';
 import { isTag } from '../registry/model/tag.ts';
 import { mapConcurrently } from '../registry/map-concurrently.ts';
 
+export interface DriverStorageOptions {
+  /** Signs a direct URL to a stored file: blob downloads are then redirected to the store. */
+  presign?: (path: string, method: 'GET' | 'HEAD') => Promise<string>;
+}
+
 export class DriverRegistryStorage implements RegistryStorage {
-  constructor(readonly driver: StorageDriver) {}
+  constructor(
+    readonly driver: StorageDriver,
+    private readonly options: DriverStorageOptions = {},
+  ) {}
+
+  async blobUrl(digest: Digest, method: 'GET' | 'HEAD'): Promise<string | undefined> {
+    return this.options.presign?.(layout.blobDataPath(digest), method);
+  }
 
   async blobSize(digest: Digest): Promise<number | undefined> {
     const info = await this.driver.stat(layout.blobDataPath(digest));

@@ -35,6 +35,7 @@ function addContentMd5(request: unknown): void {
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
   private readonly prefix: string;
+  private redirectClient: S3Client | undefined;
 
   private constructor(
     private readonly sdk: Sdk,
@@ -155,16 +156,21 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  /** A presigned URL for a GET or HEAD of the object at `path`, for redirecting blob downloads. */
-  async presignedUrl(path: string, method: 'GET' | 'HEAD'): Promise<string> {
+  /**
+   * A presigned URL for a GET or HEAD of the object at `path`, for redirecting blob downloads; signed for
+   * `redirectendpoint` when set (a public address for a store the registry reaches privately).
+   */
+  async presignedUrl(path: string, method: 'GET' | 'HEAD' = 'GET'): Promise<string> {
     const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+    if (this.settings.redirectEndpoint && !this.redirectClient) this.redirectClient = await createS3Client(this.settings, this.settings.redirectEndpoint);
     const input = { Bucket: this.settings.bucket, Key: this.key(path) };
     const command = method === 'GET' ? new this.sdk.GetObjectCommand(input) : new this.sdk.HeadObjectCommand(input);
-    return getSignedUrl(this.client, command, { expiresIn: PRESIGN_SECONDS });
+    return getSignedUrl(this.redirectClient ?? this.client, command, { expiresIn: PRESIGN_SECONDS });
   }
 
   close(): void {
     this.client.destroy();
+    this.redirectClient?.destroy();
   }
 
   private async *pages(prefix: string, delimiter?: string): AsyncIterable<{ objects: _Object[]; prefixes: CommonPrefix[] }> {

@@ -36,6 +36,12 @@ export interface S3Settings {
   multipartCopyChunkSize: number;
   multipartCopyMaxConcurrency: number;
   multipartCopyThresholdSize: number;
+  useDualstack?: boolean;
+  accelerate?: boolean;
+  useFips?: boolean;
+  userAgent?: string;
+  /** A public endpoint for presigned redirect URLs, when clients reach the store by another address. */
+  redirectEndpoint?: string;
 }
 
 export const S3_DEFAULTS = {
@@ -71,9 +77,9 @@ function endpointUrl(s: S3Settings): string | undefined {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(s.regionEndpoint) ? s.regionEndpoint : `${s.secure ? 'https' : 'http'}://${s.regionEndpoint}`;
 }
 
-export async function createS3Client(s: S3Settings): Promise<S3Client> {
+export async function createS3Client(s: S3Settings, endpointOverride?: string): Promise<S3Client> {
   const { S3Client } = await import('@aws-sdk/client-s3');
-  const endpoint = endpointUrl(s);
+  const endpoint = endpointOverride ?? endpointUrl(s);
   // Registry traffic is many small requests in parallel: keep connections open and allow many at once.
   const agentOptions = { keepAlive: true, maxSockets: 128 };
   return new S3Client({
@@ -81,6 +87,10 @@ export async function createS3Client(s: S3Settings): Promise<S3Client> {
     ...(endpoint ? { endpoint } : {}),
     forcePathStyle: s.forcePathStyle ?? endpoint !== undefined,
     tls: s.secure,
+    useDualstackEndpoint: s.useDualstack ?? false,
+    useAccelerateEndpoint: s.accelerate ?? false,
+    useFipsEndpoint: s.useFips ?? false,
+    ...(s.userAgent ? { customUserAgent: s.userAgent } : {}),
     ...(s.accessKey !== undefined && s.secretKey !== undefined
       ? { credentials: { accessKeyId: s.accessKey, secretAccessKey: s.secretKey, ...(s.sessionToken ? { sessionToken: s.sessionToken } : {}) } }
       : {}), // otherwise the SDK's default chain: environment, shared files, web identity, instance metadata
