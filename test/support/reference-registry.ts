@@ -32,6 +32,11 @@ export interface ReferenceOptions {
   dataDir: string;
   /** How long to wait for `/v2/` to answer; default 20 s. */
   startTimeoutMs?: number;
+  /**
+   * YAML lines of a storage driver section (indented under `storage:`, e.g. `  s3:` and its keys) used
+   * instead of filesystem storage in dataDir.
+   */
+  storageDriverYaml?: string[];
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
@@ -47,7 +52,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function configYaml(dataDir: string, port: number): string {
+function configYaml(dataDir: string, port: number, storageDriverYaml?: string[]): string {
   return [
     'version: 0.1',
     'log:',
@@ -55,8 +60,7 @@ function configYaml(dataDir: string, port: number): string {
     '  accesslog:',
     '    disabled: true',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${JSON.stringify(dataDir)}`,
+    ...(storageDriverYaml ?? ['  filesystem:', `    rootdirectory: ${JSON.stringify(dataDir)}`]),
     '  delete:',
     '    enabled: true',
     '  maintenance:',
@@ -93,7 +97,7 @@ async function answersV2(url: string): Promise<boolean> {
 async function startOnce(opts: ReferenceOptions, port: number): Promise<RunningReference> {
   const configDir = await mkdtemp(join(tmpdir(), 'pier-reference-'));
   const configPath = join(configDir, 'config.yml');
-  await writeFile(configPath, configYaml(opts.dataDir, port));
+  await writeFile(configPath, configYaml(opts.dataDir, port, opts.storageDriverYaml));
   const host = `127.0.0.1:${port}`;
   const url = `http://${host}`;
 
