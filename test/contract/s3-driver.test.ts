@@ -125,11 +125,12 @@ describe('s3 driver on Swift s3api', () => {
     assert.equal(await driver.stat('from/data'), undefined);
   });
 
-  it('deletes a prefix of more than one listing page', async () => {
-    const driver = await open(`many-${randomUUID()}`);
-    await mapConcurrently(Array.from({ length: 1005 }, (_, i) => i), (i) => driver.putContent(`d/${String(i).padStart(4, '0')}`, Buffer.from('x')), 16);
+  it('lists and deletes a prefix of more than one listing page', async () => {
+    const driver = await open(`many-${randomUUID()}`, { listPageSize: 7 });
+    await mapConcurrently(Array.from({ length: 23 }, (_, i) => i), (i) => driver.putContent(`d/${String(i).padStart(4, '0')}`, Buffer.from('x')), 8);
+    await driver.putContent('d/sub/x', Buffer.from('x'));
     await driver.putContent('d-sibling', Buffer.from('kept'));
-    assert.equal((await driver.list('d')).length, 1005);
+    assert.deepEqual(await driver.list('d'), [...Array.from({ length: 23 }, (_, i) => String(i).padStart(4, '0')), 'sub']);
     await driver.delete('d');
     assert.deepEqual(await driver.list('d'), []);
     assert.equal((await driver.getContent('d-sibling'))?.toString(), 'kept');

@@ -180,7 +180,7 @@ export class S3Driver implements StorageDriver {
         new this.sdk.ListObjectsV2Command({
           Bucket: this.settings.bucket,
           Prefix: prefix,
-          MaxKeys: 1000,
+          MaxKeys: this.settings.listPageSize ?? 1000,
           ...(delimiter ? { Delimiter: delimiter } : {}),
           ...(token ? { ContinuationToken: token } : {}),
         }),

@@ -42,6 +42,8 @@ export interface S3Settings {
   userAgent?: string;
   /** A public endpoint for presigned redirect URLs, when clients reach the store by another address. */
   redirectEndpoint?: string;
+  /** Keys per listing page (S3's maximum, 1000, unless a test needs several pages). */
+  listPageSize?: number;
 }
 
 export const S3_DEFAULTS = {
