@@ -2,6 +2,8 @@
 import { Command } from 'commander';
 import { createLogger } from '../observability/logger.ts';
 import { openRegistry } from '../main/open-registry.ts';
+import { loadConfigOrThrow } from '../config/load.ts';
+import { localDataDir, storageFromConfig } from '../config/storage-settings.ts';
 import { scrub } from '../registry/scrub/scrub.ts';
 import { rebuildIndex } from '../index/rebuild.ts';
 
@@ -9,11 +11,13 @@ export function scrubCommand(): Command {
   return new Command('scrub')
     .description('verify every blob, manifest and link in storage; exit 1 when a problem is found')
     .option('--data <dir>', 'data directory (env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY; default ./data)')
+    .option('--config <file>', 'config.yml: its storage section (filesystem, s3, azure) names what to scrub')
     .option('--repair', 'move corrupt blobs to pier/quarantine/ and rebuild the index')
-    .action(async (flags: { data?: string; repair?: boolean }) => {
+    .action(async (flags: { data?: string; config?: string; repair?: boolean }) => {
       const logger = createLogger('info');
-      const dataDir = flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data';
-      const opened = await openRegistry({ dataDir, logger });
+      const storage = flags.config ? storageFromConfig(loadConfigOrThrow({ file: flags.config, env: process.env, flags: flags.data ? { data: flags.data } : {} }).config) : undefined;
+      const dataDir = storage ? localDataDir(storage) : (flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data');
+      const opened = await openRegistry({ dataDir, ...(storage ? { storage } : {}), logger });
       try {
         const report = await scrub(opened.storage, opened.index, {
           repair: flags.repair ?? false,
