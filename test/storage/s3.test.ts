@@ -106,7 +106,7 @@ describe('s3 driver on Swift s3api', () => {
     assert.ok((await readAll(await second.reader('u/data'))).equals(all), 'the appended object differs from what was written');
   });
 
-  it('a writer that died mid-append leaves nothing visible, and the next writer cleans up its multipart upload', async () => {
+  it('a writer that died mid-append leaves nothing visible; the next writer, or purging the session, aborts its multipart upload', async () => {
     const root = `stale-${randomUUID()}`;
     const driver = await open(root);
     const kept = randomBytes(1000);
@@ -125,6 +125,13 @@ describe('s3 driver on Swift s3api', () => {
     const open2 = await driver.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: driver.key('u/data') }));
     assert.equal(open2.Uploads?.length ?? 0, 0);
     assert.deepEqual(await driver.getContent('u/data'), kept);
+    // Purging the session takes a dead writer's open multipart upload with it.
+    const dyingAgain = await driver.appendWriter('u/data');
+    await dyingAgain.write(randomBytes(MIN_PART_SIZE + 10));
+    await driver.delete('u');
+    const open3 = await driver.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: driver.key('u') }));
+    assert.equal(open3.Uploads?.length ?? 0, 0);
+    assert.equal(await driver.stat('u/data'), undefined);
   });
 
   it('moves a large object with a multipart copy', async () => {

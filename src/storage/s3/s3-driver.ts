@@ -140,6 +140,7 @@ export class S3Driver implements StorageDriver {
 
   async delete(path: string): Promise<void> {
     const key = this.key(path);
+    await this.abortMultipartUploads(key);
     const keys = [key];
     for await (const page of this.pages(`${key}/`)) for (const object of page.objects) keys.push(object.Key!);
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
@@ -154,6 +155,22 @@ export class S3Driver implements StorageDriver {
       const failed = (result.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
       if (failed.length > 0) throw new Error(`S3 DeleteObjects failed for ${failed.length} keys: ${failed[0]!.Code} ${failed[0]!.Message ?? ''}`);
     }
+  }
+
+  /**
+   * Aborts multipart uploads open on `key` or under it: an upload session that is purged or completed must
+   * not leave a dead writer's parts behind to be billed.
+   */
+  private async abortMultipartUploads(key: string): Promise<void> {
+    const listing = await this.client.send(new this.sdk.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }));
+    const open = (listing.Uploads ?? []).filter((u) => u.Key === key || u.Key?.startsWith(`${key}/`));
+    await Promise.all(
+      open.map((u) =>
+        this.client.send(new this.sdk.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: u.Key, UploadId: u.UploadId })).catch((error: unknown) => {
+          if (!isNotFound(error)) throw error;
+        }),
+      ),
+    );
   }
 
   /**
