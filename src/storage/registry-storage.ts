@@ -143,19 +143,27 @@ export class DriverRegistryStorage implements RegistryStorage {
     return uploads;
   }
 
+  /**
+   * Walks the repositories tree one level at a time, listing the directories of a level concurrently: on an
+   * object store every listing is a round trip, so a depth-first walk would pay them one after another.
+   */
   async *listRepositories(): AsyncIterable<string> {
-    yield* this.walkRepositories('');
-  }
-
-  private async *walkRepositories(prefix: string): AsyncIterable<string> {
-    const base = prefix ? `${layout.REPOSITORIES}/${prefix}` : layout.REPOSITORIES;
-    const entries = await this.driver.list(base);
-    if (prefix && (entries.includes('_manifests') || entries.includes('_layers') || entries.includes('_uploads')) && isRepositoryName(prefix)) yield prefix;
-    for (const entry of entries) {
-      if (entry.startsWith('_')) continue;
-      const name = prefix ? `${prefix}/${entry}` : entry;
-      if (name.length > 255) continue;
-      yield* this.walkRepositories(name);
+    let level = [''];
+    while (level.length > 0) {
+      const listed = await mapConcurrently(level, async (prefix) => ({
+        prefix,
+        entries: await this.driver.list(prefix ? `${layout.REPOSITORIES}/${prefix}` : layout.REPOSITORIES),
+      }));
+      const next: string[] = [];
+      for (const { prefix, entries } of listed) {
+        if (prefix && (entries.includes('_manifests') || entries.includes('_layers') || entries.includes('_uploads')) && isRepositoryName(prefix)) yield prefix;
+        for (const entry of entries) {
+          if (entry.startsWith('_')) continue;
+          const name = prefix ? `${prefix}/${entry}` : entry;
+          if (name.length <= 255) next.push(name);
+        }
+      }
+      level = next;
     }
   }
 
