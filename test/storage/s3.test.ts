@@ -13,15 +13,18 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { mapConcurrently } from '../../src/registry/map-concurrently.ts';
 import { runDriverSuite } from '../../src/storage/testing/driver-suite.ts';
 import { S3Driver } from '../../src/storage/s3/s3-driver.ts';
 import { S3_DEFAULTS, MIN_PART_SIZE, type S3Settings } from '../../src/storage/s3/s3-options.ts';
 import { startSwiftS3, withoutAwsVariables, type SwiftS3 } from '../support/swift-s3.ts';
-import { createClientEnv, type ClientEnv } from '../support/client-env.ts';
+import { createClientEnv, run, type ClientEnv } from '../support/client-env.ts';
 import { startPierWithConfig } from '../support/pier-config-process.ts';
 import { startReferenceRegistry } from '../support/reference-registry.ts';
 import { requireTools } from '../support/tools.ts';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 // The SDK reads AWS_* variables (CA bundle, profile, endpoint): none from the machine may leak in.
 for (const key of Object.keys(process.env)) if (!(key in withoutAwsVariables())) delete process.env[key];
@@ -180,6 +183,7 @@ describe('one bucket shared by the reference registry and Pier processes', { tim
   let scratch: string;
   let fromReference: string;
   let fromPier: string;
+  let chunkedBlob: string;
 
   before(async () => {
     requireTools('skopeo', 'docker-registry');
@@ -293,12 +297,25 @@ describe('one bucket shared by the reference registry and Pier processes', { tim
       assert.equal((await bare.stat(`docker/registry/v2/blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}/data`))?.size, blob.length);
 
       fromPier = await push(writeLayout('layout-pier'), second.host, 'interop/from-pier:v1');
+      chunkedBlob = `docker/registry/v2/blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}/data`;
     } finally {
       await Promise.all([first.stop(), second.stop()]);
     }
   });
 
-  it('the reference registry serves what Pier wrote', async () => {
+  it('pier gc --config on the bucket deletes the blob no manifest references', async () => {
+    assert.ok(chunkedBlob, 'the previous test uploaded a blob without a manifest');
+    // From the second process's directory: its index is the one that knows every push.
+    await run(process.execPath, ['--no-warnings', '--import', import.meta.resolve('tsx'), CLI, 'gc', '--config', 'config.yml', '--grace', '0s'], {
+      cwd: join(scratch, 'pier-b'),
+      env: withoutAwsVariables(),
+      timeoutMs: 120_000,
+    });
+    const bare = await open(ROOT.slice(1), { bucket: SHARED });
+    assert.equal(await bare.stat(chunkedBlob), undefined, 'the unreferenced blob is gone from the bucket');
+  });
+
+  it('the reference registry serves what Pier wrote, and every image survived the collection', async () => {
     assert.ok(fromPier, 'the previous test pushed an image through Pier');
     const reference = await startReference();
     try {
