@@ -4,7 +4,8 @@
  *
  * - dist/pier.cjs: the bundle. Modules that are imported dynamically (token signing, TLS, the request gate,
  *   the cluster's metrics aggregation, every CLI command but the one being run) are in it but only evaluated
- *   when first used. better-sqlite3 (a native addon that locates its binary at run time) and pino-pretty
+ *   when first used. better-sqlite3 (a native addon that locates its binary at run time), pino-pretty
+ *   and the SDKs of optional backends (pg, @aws-sdk, @azure), loaded only when configured,
  *   (loaded only when logging to a terminal) stay in node_modules.
  * - dist/cli/main.js: the `pier` command. It runs the bundle through V8's code cache (Node 20 has no module
  *   compile cache of its own): the first start compiles the bundle and, a few seconds later, stores V8's
@@ -40,7 +41,8 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['better-sqlite3', 'pino-pretty'],
+  // Native or heavy modules loaded only when configured stay in node_modules: the bundle is parsed at every start.
+  external: ['better-sqlite3', 'pino-pretty', 'pg', '@aws-sdk/*', '@azure/*'],
   define: { 'import.meta.url': '__pierModuleUrl' },
   banner: { js: "var __pierModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   // Less text to decode and parse at every start; the source map keeps stack traces readable.

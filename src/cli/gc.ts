@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { createLogger } from '../observability/logger.ts';
+import { localDataDir, storageFromConfig } from '../config/storage-settings.ts';
 import { openRegistry } from '../main/open-registry.ts';
 import { collectGarbage } from '../registry/gc/collect-garbage.ts';
 import { purgeUploads } from '../registry/gc/purge-uploads.ts';
@@ -46,9 +47,10 @@ export function gcCommand(): Command {
       const logger = createLogger('info');
       const { config } = loadConfigOrThrow({ ...(flags.config !== undefined ? { file: flags.config } : {}), env: process.env, flags: { ...(flags.data ? { data: flags.data } : {}) } });
       const rules = lifecycleRules(config);
-      const dataDir = config.storage?.filesystem?.rootdirectory ?? './data';
+      const storage = storageFromConfig(config);
+      const dataDir = localDataDir(storage);
       const dryRun = flags.dryRun ?? false;
-      const opened = await openRegistry({ dataDir, logger, index: indexSettings(config) });
+      const opened = await openRegistry({ dataDir, storage, logger, index: indexSettings(config) });
       try {
         const retention = await applyRetention(opened.storage, opened.index, rules.retention, new TagImmutability(rules.immutableTags), { dryRun });
         const report = await collectGarbage(opened.storage, opened.index, {

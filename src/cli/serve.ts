@@ -63,7 +63,8 @@ export function serveCommand(): Command {
         scheme: settings.tls ? 'https' : 'http',
         http2: settings.tls?.http2 ?? false,
         dataDir: settings.dataDir,
-        index: settings.index?.backend ?? 'sqlite',
+        storage: settings.storage.driver,
+        index: settings.index.backend,
         deleteEnabled: settings.deleteEnabled,
         auth: config.auth.token ? (config.auth.token.signingkey ? 'token (built-in service)' : 'token') : config.auth.htpasswd ? 'htpasswd' : 'none',
       };
@@ -91,6 +92,8 @@ export function serveCommand(): Command {
         running = await startServer({
           dataDir: settings.dataDir,
           index: settings.index,
+          storage: settings.storage,
+          redirect: settings.redirect,
           listen: settings.listen,
           logger,
           registry: { deleteEnabled: settings.deleteEnabled, immutableTags: settings.immutableTags, quotas: settings.quotas },

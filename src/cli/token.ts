@@ -12,6 +12,7 @@ import { openIndexBackend } from '../main/open-index.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError, formatProblem, loadConfigOrThrow } from '../config/load.ts';
+import { localDataDir, storageFromConfig } from '../config/storage-settings.ts';
 import { indexFile } from '../main/open-registry.ts';
 import { SqliteIndex } from '../index/sqlite/sqlite-index.ts';
 import { parseHtpasswd, readHtpasswdLines } from '../auth/htpasswd.ts';
@@ -33,7 +34,7 @@ function fail(message: string, command = 'token'): never {
 export function loadDataSettings(flags: DataFlags, command = 'token'): { config: PierConfig; dataDir: string } {
   try {
     const { config } = loadConfigOrThrow({ ...(flags.config !== undefined ? { file: flags.config } : {}), env: process.env, flags: { ...(flags.data ? { data: flags.data } : {}) } });
-    return { config, dataDir: config.storage?.filesystem?.rootdirectory ?? './data' };
+    return { config, dataDir: localDataDir(storageFromConfig(config)) };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     return fail(`invalid configuration${flags.config ? ` ${flags.config}` : ''}:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`, command);

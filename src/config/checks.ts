@@ -4,7 +4,7 @@
  * reported, not refused — unless ignoring it would silently weaken security or serve something else than
  * configured (another storage driver, Let's Encrypt without a certificate, a path prefix, "silly" auth).
  */
-import { OTHER_STORAGE_DRIVERS, type PierConfig } from './schema.ts';
+import { OTHER_STORAGE_DRIVERS, STORAGE_DRIVERS, type PierConfig } from './schema.ts';
 import type { RawTree, RawValue } from './yaml-source.ts';
 import { parseListenAddress } from './listen-address.ts';
 
@@ -45,10 +45,13 @@ export function checkConfig(config: PierConfig, raw: RawTree, notices: ConfigNot
 
   // storage
   const rawStorage = get(raw, 'storage');
-  const drivers = ['filesystem', ...OTHER_STORAGE_DRIVERS].filter((d) => (typeof rawStorage === 'string' ? rawStorage === d : get(raw, `storage.${d}`) !== undefined));
-  for (const d of drivers.filter((d) => d !== 'filesystem')) problem(`storage.${d}`, 'storage driver not supported by Pier yet: use storage.filesystem');
+  const drivers = [...STORAGE_DRIVERS, ...OTHER_STORAGE_DRIVERS].filter((d) => (typeof rawStorage === 'string' ? rawStorage === d : get(raw, `storage.${d}`) !== undefined));
+  for (const d of drivers.filter((d) => !(STORAGE_DRIVERS as readonly string[]).includes(d))) {
+    problem(`storage.${d}`, 'storage driver not supported by Pier yet: use storage.filesystem, s3 or azure');
+  }
+  checkObjectStorage(config, raw, problem, notice);
   if (drivers.length > 1) problem('storage', `exactly one storage driver, not ${drivers.length} (${drivers.join(', ')})`);
-  if (config.storage && drivers.length === 0) problem('storage', 'required: a storage driver section (storage.filesystem)');
+  if (config.storage && drivers.length === 0) problem('storage', 'required: a storage driver section (storage.filesystem, s3 or azure)');
   if (config.storage?.filesystem?.maxthreads !== undefined) notice('storage.filesystem.maxthreads', 'ignored: Node.js schedules file I/O itself', 'info');
   if (present(raw, 'storage.cache')) notice('storage.cache', "ignored: Pier's metadata index replaces the blob descriptor cache", 'info');
   const purging = config.storage?.maintenance.uploadpurging;
@@ -175,4 +178,45 @@ function checkProxy(config: PierConfig, problem: (key: string, message: string) 
     for (const realm of u.realms) checkUrl(`${key}.realms`, realm);
   });
   for (const realm of proxy.realms) checkUrl('proxy.realms', realm);
+}
+
+/** storage.s3 and storage.azure: what the schema cannot say. */
+function checkObjectStorage(
+  config: PierConfig,
+  raw: RawTree,
+  problem: (key: string, message: string) => void,
+  notice: (key: string, message: string, level?: 'warn' | 'info') => void,
+): void {
+  const s3 = config.storage?.s3;
+  if (s3) {
+    const MIN = 5 * 1024 * 1024;
+    const MAX = 5 * 1024 * 1024 * 1024;
+    for (const key of ['chunksize', 'multipartcopychunksize'] as const) {
+      if (s3[key] < MIN || s3[key] > MAX) problem(`storage.s3.${key}`, `must be between ${MIN} (5 MiB, S3's smallest part) and ${MAX} (5 GiB)`);
+    }
+    if (s3.multipartcopythresholdsize > MAX) problem('storage.s3.multipartcopythresholdsize', `must be at most ${MAX} (5 GiB, S3's largest single copy)`);
+    if ((s3.accesskey === undefined || s3.accesskey === '') !== (s3.secretkey === undefined || s3.secretkey === '')) {
+      problem(s3.accesskey ? 'storage.s3.secretkey' : 'storage.s3.accesskey', 'give both accesskey and secretkey, or neither (the default AWS credential chain)');
+    }
+    if (!s3.v4auth) notice('storage.s3.v4auth', 'Pier signs S3 requests with Signature Version 4 only (every current S3-compatible store accepts it)');
+    if (s3.keyid !== undefined && !s3.encrypt) notice('storage.s3.keyid', 'ignored: encrypt is false', 'info');
+    if (s3.loglevel !== undefined) notice('storage.s3.loglevel', 'ignored: S3 errors are logged with the request that met them', 'info');
+    if (s3.regionendpoint !== undefined && !/^https?:\/\//.test(s3.regionendpoint) && present(raw, 'storage.s3.secure') === false) {
+      notice('storage.s3.regionendpoint', `no scheme: using https://${s3.regionendpoint} (set secure: false for http)`, 'info');
+    }
+  }
+  const azure = config.storage?.azure;
+  if (azure) {
+    const viaUrl = azure.connectionstring !== undefined || azure.serviceurl !== undefined;
+    if (azure.connectionstring === undefined && (azure.accountname === undefined || azure.accountkey === undefined)) {
+      problem('storage.azure', 'needs accountname and accountkey (or Pier\'s connectionstring)');
+    }
+    if (azure.connectionstring !== undefined && azure.serviceurl !== undefined) problem('storage.azure.serviceurl', 'give serviceurl or connectionstring, not both');
+    const type = azure.credentials?.type;
+    if (type !== undefined && type !== 'shared_key') {
+      problem('storage.azure.credentials.type', `${JSON.stringify(type)} is not supported yet: use shared_key (accountname and accountkey) or connectionstring`);
+    }
+    if (viaUrl && present(raw, 'storage.azure.realm')) notice('storage.azure.realm', 'ignored: serviceurl or connectionstring names the endpoint', 'info');
+    if (azure.max_retries !== undefined || azure.retry_delay !== undefined) notice('storage.azure', 'max_retries and retry_delay are ignored: the Azure SDK retries with its own exponential back-off', 'info');
+  }
 }

@@ -166,7 +166,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   }
   const config = result.data;
   if (config.storage === undefined) {
-    problems.push({ key: 'storage', message: 'required: a storage driver section (storage.filesystem)', where: whereOf('storage') });
+    problems.push({ key: 'storage', message: 'required: a storage driver section (storage.filesystem, s3 or azure)', where: whereOf('storage') });
   }
   for (const p of checkConfig(config, tree, notices)) problems.push({ ...p, where: p.where ?? whereOf(p.key) });
   return problems.length > 0 ? { problems, notices } : { config, problems, notices };

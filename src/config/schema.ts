@@ -112,8 +112,24 @@ const level = () =>
     z.enum(LOG_LEVELS, { error: expected(`one of ${LOG_LEVELS.join(', ')}`) }),
   );
 
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+
+/** A size in bytes: a whole number, or a number with a unit (`500MB`, `10GiB`). */
+export const size = () =>
+  z.preprocess(
+    (v) => {
+      if (typeof v !== 'string') return nullToUndefined(v);
+      const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
+      const unit = SIZE_UNITS[(m?.[2] || 'b').toLowerCase()];
+      return m && unit ? Math.round(Number(m[1]) * unit) : v;
+    },
+    z.number({ error: expected(`a size such as 1048576, 500MB or 10GiB`) }).int().min(0),
+  );
+
 /** Storage drivers of the reference registry that Pier knows of but does not serve from yet. */
-export const OTHER_STORAGE_DRIVERS = ['inmemory', 's3', 'azure', 'gcs', 'swift', 'oss'] as const;
+export const OTHER_STORAGE_DRIVERS = ['inmemory', 'gcs', 'swift', 'oss'] as const;
+/** Storage drivers Pier serves from. */
+export const STORAGE_DRIVERS = ['filesystem', 's3', 'azure'] as const;
 
 const anyValue = z.unknown();
 
@@ -125,6 +141,47 @@ const storageShape = {
       filesystem: section({
         rootdirectory: str().default('/var/lib/registry'),
         maxthreads: int(25).optional(),
+      }).optional(),
+      // The reference's s3-aws driver keys (registry/storage/driver/s3-aws).
+      s3: section({
+        region: str(),
+        bucket: str(),
+        regionendpoint: str().optional(),
+        forcepathstyle: bool().optional(),
+        accesskey: str().optional(),
+        secretkey: str().optional(),
+        sessiontoken: str().optional(),
+        encrypt: bool().default(false),
+        keyid: str().optional(),
+        secure: bool().default(true),
+        skipverify: bool().default(false),
+        v4auth: bool().default(true),
+        chunksize: size().default(10 * 1024 * 1024),
+        multipartcopychunksize: size().default(32 * 1024 * 1024),
+        multipartcopymaxconcurrency: int(1).default(100),
+        multipartcopythresholdsize: size().default(32 * 1024 * 1024),
+        rootdirectory: str().default(''),
+        storageclass: str().default('STANDARD'),
+        objectacl: str().optional(),
+        useragent: str().optional(),
+        usedualstack: bool().default(false),
+        accelerate: bool().default(false),
+        usefipsendpoint: bool().default(false),
+        redirectendpoint: str().optional(),
+        loglevel: str().optional(),
+      }).optional(),
+      // The reference's azure driver keys, plus Pier's serviceurl and connectionstring (Azurite, sovereign clouds).
+      azure: section({
+        accountname: str().optional(),
+        accountkey: str().optional(),
+        container: str(),
+        realm: str().default('core.windows.net'),
+        rootdirectory: str().default(''),
+        credentials: section({ type: str().optional(), clientid: str().optional(), tenantid: str().optional(), secret: str().optional() }).optional(),
+        max_retries: int().optional(),
+        retry_delay: duration().optional(),
+        serviceurl: str().optional(),
+        connectionstring: str().optional(),
       }).optional(),
       ...Object.fromEntries(OTHER_STORAGE_DRIVERS.map((d) => [d, driverSection])),
       delete: section({ enabled: bool().default(false) }),
@@ -157,19 +214,6 @@ const accessRule = z.strictObject({
   actions: list(z.enum(ACTIONS, { error: expected(`one of ${ACTIONS.join(', ')}`) })),
 });
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
-
-/** A size in bytes: a whole number, or a number with a unit (`500MB`, `10GiB`). */
-export const size = () =>
-  z.preprocess(
-    (v) => {
-      if (typeof v !== 'string') return nullToUndefined(v);
-      const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
-      const unit = SIZE_UNITS[(m?.[2] || 'b').toLowerCase()];
-      return m && unit ? Math.round(Number(m[1]) * unit) : v;
-    },
-    z.number({ error: expected(`a size such as 1048576, 500MB or 10GiB`) }).int().min(0),
-  );
 
 export const PROXY_MODES = ['proxied', 'local-first', 'local'] as const;
 
@@ -387,6 +431,8 @@ export const PIER_ONLY_KEYS = [
   'http.shutdowndelay',
   'http.workers',
   'http.accelredirect',
+  'storage.azure.serviceurl',
+  'storage.azure.connectionstring',
   'auth.token.signingkey',
   'auth.token.expiration',
   'auth.token.refreshexpiration',

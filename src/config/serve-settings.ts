@@ -7,6 +7,7 @@ import type { LevelWithSilent } from 'pino';
 import { loadConfigOrThrow, type ConfigNotice, type ServeFlags } from './load.ts';
 import { parseListenAddress, type ListenAddress } from './listen-address.ts';
 import type { PierConfig } from './schema.ts';
+import { localDataDir, storageFromConfig, type StorageSelection } from './storage-settings.ts';
 import type { ImmutabilityRule } from '../registry/policies/immutability.ts';
 import type { QuotaRule } from '../registry/policies/quotas.ts';
 import type { RetentionRule } from '../registry/gc/apply-retention.ts';
@@ -27,7 +28,11 @@ export interface ServeSettings {
   notices: ConfigNotice[];
   addr: string;
   listen: ListenAddress;
+  /** The local directory: the filesystem storage root, or where the index lives with object storage. */
   dataDir: string;
+  storage: StorageSelection;
+  /** storage.redirect.disable is false: blob downloads go straight to an object store that signs URLs. */
+  redirect: boolean;
   deleteEnabled: boolean;
   readOnly: boolean;
   logLevel: LevelWithSilent;
@@ -99,12 +104,15 @@ export function settingsFromConfig(config: PierConfig, notices: ConfigNotice[] =
   const tls = config.http.tls;
   const readOnly = config.storage?.maintenance.readonly.enabled ?? false;
   const purging = config.storage?.maintenance.uploadpurging;
+  const storage = storageFromConfig(config);
   return {
     config,
     notices,
     addr: config.http.addr,
     listen: parseListenAddress(config.http.addr),
-    dataDir: config.storage?.filesystem?.rootdirectory ?? './data',
+    dataDir: localDataDir(storage),
+    storage,
+    redirect: !(config.storage?.redirect.disable ?? false),
     deleteEnabled: config.storage?.delete.enabled ?? false,
     readOnly,
     logLevel: config.log.level ?? config.loglevel ?? 'info',

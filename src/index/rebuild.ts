@@ -17,10 +17,16 @@ export interface RebuildReport {
   skipped: Array<{ repository: string; digest: string; reason: string }>;
 }
 
+const REPOSITORIES_AT_ONCE = 8;
+
 export async function rebuildIndex(storage: RegistryStorage, index: MetadataIndex, logger?: Logger): Promise<RebuildReport> {
   const report: RebuildReport = { repositories: 0, blobs: 0, manifests: 0, tags: 0, skipped: [] };
   await index.clear();
-  for await (const repository of storage.listRepositories()) {
+  const repositories: string[] = [];
+  for await (const repository of storage.listRepositories()) repositories.push(repository);
+  // Several repositories at a time: on an object store each read is a round trip, and latency, not
+  // bandwidth, bounds the walk.
+  await mapConcurrently(repositories, async (repository) => {
     report.repositories += 1;
     const layers = await storage.listLayers(repository);
     const sizes = await mapConcurrently(layers, (digest) => storage.blobSize(digest));
@@ -58,6 +64,6 @@ export async function rebuildIndex(storage: RegistryStorage, index: MetadataInde
     report.manifests += manifests.length;
     report.tags += tags.length;
     if (report.repositories % 100 === 0) logger?.info({ repositories: report.repositories }, 'reindex progress');
-  }
+  }, REPOSITORIES_AT_ONCE);
   return report;
 }

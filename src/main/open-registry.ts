@@ -5,7 +5,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { FilesystemDriver } from '../storage/filesystem/filesystem-driver.ts';
 import { DriverRegistryStorage } from '../storage/registry-storage.ts';
 import type { StorageDriver } from '../storage/contract.ts';
 import { defaultSqliteFile, openIndexBackend, type IndexBackend, type IndexSettings } from './open-index.ts';
@@ -19,9 +18,16 @@ import { ROOT } from '../storage/layout.ts';
 import { Registry as PromRegistry } from 'prom-client';
 import { createPullThrough } from '../upstream/pull-through.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
+import { openStorageDriver } from './open-storage.ts';
+import type { StorageSelection } from '../config/storage-settings.ts';
 
 export interface OpenOptions {
+  /** The local directory: the storage root on filesystem storage; always where the SQLite index lives. */
   dataDir: string;
+  /** Storage driver and settings; filesystem storage in dataDir when absent. */
+  storage?: StorageSelection;
+  /** Redirect blob downloads to the store when the driver can sign URLs (storage.redirect.disable: false). */
+  redirect?: boolean;
   logger: Logger;
   metrics?: Metrics;
   registry?: Partial<RegistryOptions>;
@@ -46,10 +52,17 @@ export interface OpenRegistry {
 
 export const indexFile = defaultSqliteFile;
 
-export async function openRegistry({ dataDir, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, storage: selection, redirect, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
-  const rawDriver = new FilesystemDriver(dataDir);
-  const backend = await openIndexBackend(indexSettings, dataDir);
+  const opened = await openStorageDriver(selection ?? { driver: 'filesystem', rootDirectory: dataDir });
+  const rawDriver = opened.driver;
+  let backend: IndexBackend;
+  try {
+    backend = await openIndexBackend(indexSettings, dataDir);
+  } catch (error) {
+    opened.close();
+    throw error;
+  }
   const driver: StorageDriver = metrics
     ? instrument(rawDriver, (operation, seconds, failed) => {
         metrics.storageDuration.observe({ driver: rawDriver.name, operation }, seconds);
@@ -59,7 +72,7 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
   const index: MetadataIndex = metrics
     ? instrument<MetadataIndex>(backend.index, (operation, seconds) => metrics.indexDuration.observe({ operation }, seconds))
     : backend.index;
-  const storage = new DriverRegistryStorage(driver);
+  const storage = new DriverRegistryStorage(driver, redirect && opened.presign ? { presign: opened.presign } : {});
   try {
     await backend.buildIfNew(async () => {
       const report = await rebuildIndex(storage, index, logger);
@@ -67,6 +80,7 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
     });
   } catch (error) {
     await backend.close();
+    opened.close();
     throw error;
   }
   const pullThrough = pullThroughSettings
@@ -94,6 +108,7 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
     close: async () => {
       await pullThrough?.close();
       await backend.close();
+      opened.close();
     },
   };
 }

@@ -25,6 +25,7 @@ import type { ListenAddress } from '../config/listen-address.ts';
 import type { TlsSettings } from '../config/serve-settings.ts';
 import type { SecureContextOptions } from 'node:tls';
 import type { AccessConfig, AccessControl } from '../auth/access-control.ts';
+import type { StorageSelection } from '../config/storage-settings.ts';
 import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.ts';
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
 import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
@@ -34,6 +35,10 @@ import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface StartOptions {
   dataDir: string;
+  /** Storage driver and settings; filesystem storage in dataDir when absent. */
+  storage?: StorageSelection;
+  /** Redirect blob downloads to the object store when it can sign URLs. */
+  redirect?: boolean;
   listen: ListenAddress;
   logger: Logger;
   registry?: Partial<RegistryOptions>;

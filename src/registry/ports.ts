@@ -54,6 +54,8 @@ export interface RegistryStorage {
   listTags(repository: string): Promise<Array<{ tag: string; digest: Digest }>>;
   listRevisions(repository: string): Promise<Digest[]>;
   listLayers(repository: string): Promise<Digest[]>;
+  /** A short-lived URL that serves the blob's bytes straight from the store, when storage can make one. */
+  blobUrl?(digest: Digest, method: 'GET' | 'HEAD'): Promise<string | undefined>;
 }
 
 export interface ManifestRecord {

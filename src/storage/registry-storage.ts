@@ -11,8 +11,20 @@ import { isRepositoryName } from '../registry/model/repository-name.ts';
 import { isTag } from '../registry/model/tag.ts';
 import { mapConcurrently } from '../registry/map-concurrently.ts';
 
+export interface DriverStorageOptions {
+  /** Signs a direct URL to a stored file: blob downloads are then redirected to the store. */
+  presign?: (path: string, method: 'GET' | 'HEAD') => Promise<string>;
+}
+
 export class DriverRegistryStorage implements RegistryStorage {
-  constructor(readonly driver: StorageDriver) {}
+  constructor(
+    readonly driver: StorageDriver,
+    private readonly options: DriverStorageOptions = {},
+  ) {}
+
+  async blobUrl(digest: Digest, method: 'GET' | 'HEAD'): Promise<string | undefined> {
+    return this.options.presign?.(layout.blobDataPath(digest), method);
+  }
 
   async blobSize(digest: Digest): Promise<number | undefined> {
     const info = await this.driver.stat(layout.blobDataPath(digest));
@@ -131,19 +143,27 @@ export class DriverRegistryStorage implements RegistryStorage {
     return uploads;
   }
 
+  /**
+   * Walks the repositories tree one level at a time, listing the directories of a level concurrently: on an
+   * object store every listing is a round trip, so a depth-first walk would pay them one after another.
+   */
   async *listRepositories(): AsyncIterable<string> {
-    yield* this.walkRepositories('');
-  }
-
-  private async *walkRepositories(prefix: string): AsyncIterable<string> {
-    const base = prefix ? `${layout.REPOSITORIES}/${prefix}` : layout.REPOSITORIES;
-    const entries = await this.driver.list(base);
-    if (prefix && (entries.includes('_manifests') || entries.includes('_layers') || entries.includes('_uploads')) && isRepositoryName(prefix)) yield prefix;
-    for (const entry of entries) {
-      if (entry.startsWith('_')) continue;
-      const name = prefix ? `${prefix}/${entry}` : entry;
-      if (name.length > 255) continue;
-      yield* this.walkRepositories(name);
+    let level = [''];
+    while (level.length > 0) {
+      const listed = await mapConcurrently(level, async (prefix) => ({
+        prefix,
+        entries: await this.driver.list(prefix ? `${layout.REPOSITORIES}/${prefix}` : layout.REPOSITORIES),
+      }));
+      const next: string[] = [];
+      for (const { prefix, entries } of listed) {
+        if (prefix && (entries.includes('_manifests') || entries.includes('_layers') || entries.includes('_uploads')) && isRepositoryName(prefix)) yield prefix;
+        for (const entry of entries) {
+          if (entry.startsWith('_')) continue;
+          const name = prefix ? `${prefix}/${entry}` : entry;
+          if (name.length <= 255) next.push(name);
+        }
+      }
+      level = next;
     }
   }
 

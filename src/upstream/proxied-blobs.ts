@@ -32,6 +32,21 @@ export class ProxiedBlobs implements BlobUseCases {
     mkdirSync(pt.spoolDir, { recursive: true });
   }
 
+  /**
+   * A redirect to the object store only for a blob already cached here; anything else (not yet cached,
+   * being fetched) is served through this process, which fetches, verifies and caches it.
+   */
+  async directUrl(repository: string, digest: Digest, method: 'GET' | 'HEAD'): Promise<string | undefined> {
+    const route = this.pt.router.select(repository);
+    if (route?.denied) throw deniedError(route, repository);
+    try {
+      return await this.inner.directUrl(repository, digest, method);
+    } catch (error) {
+      if (route && RegistryError.is(error) && error.code === 'BLOB_UNKNOWN') return undefined;
+      throw error;
+    }
+  }
+
   async stat(repository: string, digest: Digest): Promise<number> {
     const route = this.pt.router.select(repository);
     if (!route) return this.inner.stat(repository, digest);

@@ -363,7 +363,7 @@ describe('configuration: problems', () => {
       'storage:',
       '  filesystem:',
       '    rootdirectory: /data',
-      '  s3:',
+      '  gcs:',
       '    bucket: b',
       'http:',
       '  addr: :5000',
@@ -385,8 +385,8 @@ describe('configuration: problems', () => {
     assert.deepEqual(lines, [
       'config.yml:12: auth: exactly one of htpasswd or token, unless Pier issues the tokens itself (auth.token.signingkey)',
       'config.yml:16: auth.token.realm: expected an absolute http(s) URL, not "not a url"',
-      'config.yml:2: storage: exactly one storage driver, not 2 (filesystem, s3)',
-      'config.yml:5: storage.s3: storage driver not supported by Pier yet: use storage.filesystem',
+      'config.yml:2: storage: exactly one storage driver, not 2 (filesystem, gcs)',
+      'config.yml:5: storage.gcs: storage driver not supported by Pier yet: use storage.filesystem, s3 or azure',
       'config.yml:9: http.prefix: not supported yet: Pier serves the API at /v2/ only (strip the prefix in the proxy in front)',
       'config.yml:9: http.tls.key: http.tls needs both certificate and key',
     ].map((l) => l.replace('config.yml:9: http.tls.key', 'config.yml:10: http.tls.key')).sort());
@@ -394,7 +394,7 @@ describe('configuration: problems', () => {
 
   it('a file without storage is refused, as the reference registry refuses it', () => {
     const result = loadConfig({ text: 'version: 0.1\nhttp:\n  addr: :5000\n', file: 'c.yml', env: {} });
-    assert.deepEqual(result.problems.map(formatProblem), ['c.yml: storage: required: a storage driver section (storage.filesystem)']);
+    assert.deepEqual(result.problems.map(formatProblem), ['c.yml: storage: required: a storage driver section (storage.filesystem, s3 or azure)']);
   });
 
   it('YAML syntax errors and an unsupported version are reported', () => {

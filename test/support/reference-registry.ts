@@ -36,6 +36,11 @@ export interface ReferenceOptions {
   extraConfig?: string[];
   /** Status `/v2/` answers once it is up (401 with auth configured); default 200. */
   readyStatus?: number;
+  /**
+   * YAML lines of a storage driver section (indented under `storage:`, e.g. `  s3:` and its keys) used
+   * instead of filesystem storage in dataDir.
+   */
+  storageDriverYaml?: string[];
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
@@ -51,7 +56,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function configYaml(dataDir: string, port: number, extra: string[] = []): string {
+function configYaml(dataDir: string, port: number, extra: string[] = [], storageDriverYaml?: string[]): string {
   return [
     'version: 0.1',
     'log:',
@@ -59,8 +64,7 @@ function configYaml(dataDir: string, port: number, extra: string[] = []): string
     '  accesslog:',
     '    disabled: true',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${JSON.stringify(dataDir)}`,
+    ...(storageDriverYaml ?? ['  filesystem:', `    rootdirectory: ${JSON.stringify(dataDir)}`]),
     '  delete:',
     '    enabled: true',
     '  maintenance:',
@@ -98,7 +102,7 @@ async function answersV2(url: string, status = 200): Promise<boolean> {
 async function startOnce(opts: ReferenceOptions, port: number): Promise<RunningReference> {
   const configDir = await mkdtemp(join(tmpdir(), 'pier-reference-'));
   const configPath = join(configDir, 'config.yml');
-  await writeFile(configPath, configYaml(opts.dataDir, port, opts.extraConfig));
+  await writeFile(configPath, configYaml(opts.dataDir, port, opts.extraConfig, opts.storageDriverYaml));
   const host = `127.0.0.1:${port}`;
   const url = `http://${host}`;
 

@@ -7,6 +7,7 @@ import { resolveRangeHeader } from '../../registry/model/byte-range.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import { localFileOf } from '../../storage/contract.ts';
 import { sendFileRange } from '../send-file.ts';
+import type { Digest } from '../../registry/model/digest.ts';
 
 function blobHeaders(digest: string): Record<string, string> {
   return {
@@ -18,9 +19,18 @@ function blobHeaders(digest: string): Record<string, string> {
   };
 }
 
+/** Redirects to the object store when storage signs direct URLs (the reference's storage.redirect). */
+async function redirected(ex: Exchange, name: string, digest: Digest, method: 'GET' | 'HEAD'): Promise<boolean> {
+  const location = await ex.registry.blobs.directUrl(name, digest, method);
+  if (location === undefined) return false;
+  reply(ex.res, 307, { Location: location, 'Docker-Content-Digest': digest.value });
+  return true;
+}
+
 export async function head(ex: Exchange): Promise<void> {
   const name = nameParam(ex);
   const digest = digestParam(ex);
+  if (await redirected(ex, name, digest, 'HEAD')) return;
   const size = await ex.registry.blobs.stat(name, digest);
   ex.res.writeHead(200, { ...blobHeaders(digest.value), 'Content-Length': size });
   ex.res.end();
@@ -29,6 +39,7 @@ export async function head(ex: Exchange): Promise<void> {
 export async function get(ex: Exchange): Promise<void> {
   const name = nameParam(ex);
   const digest = digestParam(ex);
+  if (await redirected(ex, name, digest, 'GET')) return;
   const size = await ex.registry.blobs.stat(name, digest);
   const range = resolveRangeHeader(ex.req.headers.range, size);
   if (range.kind === 'unsatisfiable') {

@@ -19,6 +19,15 @@ export class Blobs {
     return size;
   }
 
+  /**
+   * Where to redirect a download of a linked blob (BLOB_UNKNOWN when it is not linked): a presigned URL
+   * of the object store, or undefined to serve the bytes from here.
+   */
+  async directUrl(repository: string, digest: Digest, method: 'GET' | 'HEAD'): Promise<string | undefined> {
+    await this.stat(repository, digest);
+    return this.ctx.storage.blobUrl?.(digest, method);
+  }
+
   /** Opens the blob, or a range of it; BLOB_UNKNOWN when it is not linked or its bytes are gone. */
   async open(repository: string, digest: Digest, range?: { start: number; end: number }): Promise<Readable> {
     await this.stat(repository, digest);
