@@ -5,8 +5,8 @@
  * - dist/pier.cjs: the bundle. Modules that are imported dynamically (token signing, TLS, the request gate,
  *   the cluster's metrics aggregation, every CLI command but the one being run) are in it but only evaluated
  *   when first used. better-sqlite3 (a native addon that locates its binary at run time), pino-pretty
- *   and the SDKs of optional backends (pg, @aws-sdk, @azure), loaded only when configured,
- *   (loaded only when logging to a terminal) stay in node_modules.
+ *   (loaded only when logging to a terminal) and the SDKs of optional backends (pg, @aws-sdk, @azure;
+ *   loaded only when configured) stay in node_modules.
  * - dist/cli/main.js: the `pier` command. It runs the bundle through V8's code cache (Node 20 has no module
  *   compile cache of its own): the first start compiles the bundle and, a few seconds later, stores V8's
  *   compiled code (including the functions start-up ran) beside it; later starts, and every worker process,
