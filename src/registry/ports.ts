@@ -165,8 +165,14 @@ export interface MetadataIndex {
   endBlobDeletion(digest: string): Promise<void>;
 
   /**
-   * Takes (or renews) the write lock of an upload session for `owner`, valid for `ttlMs`; false when
-   * another owner holds it. Serialises chunks across processes that share the data directory.
+   * Takes (or renews) the write lock of an upload session for `owner`; false when another owner holds it.
+   * Serialises chunks across processes that share the data directory.
+   *
+   * A lock must not outlive its holder: once the process that took it is gone (killed, crashed), another
+   * owner gets it at once, so a client can resume the session right after a restart. How a backend knows
+   * is its own business — SQLite records the holder's host, boot, process id and start time and checks
+   * them on the same host; a database with sessions (PostgreSQL) ties the lock to the holder's session.
+   * `ttlMs` is a lease, only the last resort for a holder the backend cannot check (another host).
    */
   lockUpload(id: string, owner: string, ttlMs: number): Promise<boolean>;
   unlockUpload(id: string, owner: string): Promise<void>;

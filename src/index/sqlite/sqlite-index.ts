@@ -6,7 +6,8 @@
 import Database from 'better-sqlite3';
 import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
-import { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
+import { SCHEMA, SCHEMA_VERSION, UPLOAD_LOCKS_SCHEMA } from './sqlite-schema.ts';
+import { isAliveHere, thisHolder } from './lock-holder.ts';
 
 type Row = Record<string, unknown>;
 
@@ -29,6 +30,8 @@ export class SqliteIndex implements MetadataIndex {
       this.db.exec(SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
+    if (!this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'upload_write_locks'").get()) this.db.exec(UPLOAD_LOCKS_SCHEMA);
+    this.db.function('pier_holder_alive', { deterministic: false }, (boot, pid, started) => (isAliveHere(String(boot), Number(pid), String(started)) ? 1 : 0));
     this.statements = prepare(this.db);
   }
 
@@ -229,7 +232,8 @@ export class SqliteIndex implements MetadataIndex {
 
   async lockUpload(id: string, owner: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    return this.statements.lockUpload.run(id, owner, now + ttlMs, owner, now).changes > 0;
+    const holder = thisHolder();
+    return this.statements.lockUpload.run({ id, owner, ...holder, expires: now + ttlMs, now }).changes > 0;
   }
 
   async unlockUpload(id: string, owner: string): Promise<void> {
@@ -349,13 +353,16 @@ function prepare(db: Database.Database) {
       `SELECT 1 FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
        WHERE (r.name = @ns OR (r.name LIKE @prefix AND substr(r.name, 1, length(@ns) + 1) = @ns || '/')) AND b.digest = @digest LIMIT 1`,
     ),
-    // Inserts the lock, or takes it over when it is ours or has expired; otherwise changes nothing.
+    // Inserts the lock, or takes it over when it is ours, its holder's process is gone (same host), or its
+    // lease has run out (the last resort, for a holder on another host); otherwise changes nothing.
     lockUpload: db.prepare(
-      `INSERT INTO upload_locks (id, owner, expires_at) VALUES (?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-       WHERE upload_locks.owner = ? OR upload_locks.expires_at < ?`,
+      `INSERT INTO upload_write_locks (id, owner, host, boot, pid, started, expires_at) VALUES (@id, @owner, @host, @boot, @pid, @started, @expires)
+       ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, host = excluded.host, boot = excluded.boot, pid = excluded.pid,
+         started = excluded.started, expires_at = excluded.expires_at
+       WHERE upload_write_locks.owner = @owner OR upload_write_locks.expires_at < @now
+         OR (upload_write_locks.host = @host AND NOT pier_holder_alive(upload_write_locks.boot, upload_write_locks.pid, upload_write_locks.started))`,
     ),
-    unlockUpload: db.prepare('DELETE FROM upload_locks WHERE id = ? AND owner = ?'),
+    unlockUpload: db.prepare('DELETE FROM upload_write_locks WHERE id = ? AND owner = ?'),
     listRepositories: db.prepare('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
     referrers: db.prepare(
       `SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repository_id = ${repo} AND subject = ? ORDER BY digest`,

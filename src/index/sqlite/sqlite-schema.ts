@@ -25,6 +25,24 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Who is writing to an upload session right now (processes sharing the data directory take turns). Each
+ * row names its holder (lock-holder.ts) so that a lock dies with its process. Created on every open (the
+ * rows are transient), replacing the first layout's `upload_locks`, whose rows had only a lease.
+ */
+export const UPLOAD_LOCKS_SCHEMA = `
+DROP TABLE IF EXISTS upload_locks;
+CREATE TABLE IF NOT EXISTS upload_write_locks (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  host TEXT NOT NULL,
+  boot TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  started TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
 export const SCHEMA = `
 -- key 'built': set once the index has been built from storage (see main/open-registry.ts)
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,12 +64,6 @@ CREATE INDEX IF NOT EXISTS repository_blobs_by_digest ON repository_blobs (diges
 CREATE TABLE IF NOT EXISTS blob_deletions (
   digest TEXT PRIMARY KEY,
   started_at INTEGER NOT NULL
-) WITHOUT ROWID;
--- who is writing to an upload session right now (processes sharing the data directory take turns)
-CREATE TABLE IF NOT EXISTS upload_locks (
-  id TEXT PRIMARY KEY,
-  owner TEXT NOT NULL,
-  expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS manifests (
   repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
@@ -87,4 +99,5 @@ CREATE TABLE IF NOT EXISTS tags (
   FOREIGN KEY (repository_id, digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository_id, digest);
-${API_TOKENS_SCHEMA}`;
+${API_TOKENS_SCHEMA}
+${UPLOAD_LOCKS_SCHEMA}`;

@@ -10,6 +10,11 @@ import { MediaType } from '../../registry/model/media-types.ts';
 export interface IndexFixture {
   index: MetadataIndex;
   cleanup(): Promise<void>;
+  /**
+   * Takes the upload lock `id` for `owner` from ANOTHER process on this index, then kills that process
+   * (SIGKILL). Absent only for a backend no second process can open (SQLite in memory).
+   */
+  lockFromKilledProcess?(id: string, owner: string): Promise<void>;
 }
 
 const d = (n: number): string => `sha256:${n.toString(16).padStart(64, '0')}`;
@@ -200,6 +205,24 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.deepEqual(await index.listTags('imported/app', undefined, 10), ['v1'], 'a tag whose manifest is not imported is left out');
       assert.deepEqual((await index.listReferrers('imported/app', d(9))).map((r) => r.digest), [d(10)]);
       assert.equal(await index.isBlobLive(d(1), new Date(Date.now() + 60_000)), true, 'references are recorded');
+    });
+
+    it('an upload lock is held by one owner at a time, renewed by it, and free once unlocked', async () => {
+      assert.equal(await index.lockUpload('u1', 'owner-a', 60_000), true);
+      assert.equal(await index.lockUpload('u1', 'owner-b', 60_000), false, 'a live holder keeps its lock');
+      assert.equal(await index.lockUpload('u1', 'owner-a', 60_000), true, 'the holder renews it');
+      assert.equal(await index.lockUpload('u2', 'owner-b', 60_000), true, 'locks are per session');
+      await index.unlockUpload('u1', 'owner-b'); // not the holder: no effect
+      assert.equal(await index.lockUpload('u1', 'owner-b', 60_000), false);
+      await index.unlockUpload('u1', 'owner-a');
+      assert.equal(await index.lockUpload('u1', 'owner-b', 60_000), true);
+    });
+
+    it('an upload lock whose holder process was killed is free at once, long before its lease ends', async (t) => {
+      if (!fixture.lockFromKilledProcess) return t.skip('no second process can open this index');
+      await fixture.lockFromKilledProcess('u-dead', 'owner-dead');
+      assert.equal(await index.lockUpload('u-dead', 'owner-live', 60_000), true);
+      assert.equal(await index.lockUpload('u-dead', 'owner-other', 60_000), false, 'and the new holder keeps it');
     });
 
     it('clear empties everything', async () => {
