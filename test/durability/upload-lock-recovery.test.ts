@@ -112,7 +112,7 @@ describe('upload sessions after kill -9: resumable at once', () => {
     assert.ok(Date.now() - started < 20_000, 'no waiting for a lease to run out');
 
     for (const data of [chunked, allChunks, monolithic]) {
-      const blob = await fetch(`${pier.url}/v2/${repo}/blobs/${sha256(data)}`);
+      const blob: Response = await fetch(`${pier!.url}/v2/${repo}/blobs/${sha256(data)}`);
       assert.equal(blob.status, 200);
       assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), sha256(data), 'the blob is intact');
     }
