@@ -1,7 +1,8 @@
 /**
  * The composition root: the only place that knows every concrete class. Builds the storage driver, the
  * metadata index and the registry from plain options, and builds a brand-new index from storage so an
- * existing data directory (Pier's or the reference registry's) is served at once.
+ * existing data directory (Pier's or the reference registry's) is served at once; an existing index is
+ * first brought up to date with whatever another writer changed in storage meanwhile.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,8 @@ import { DriverRegistryStorage } from '../storage/registry-storage.ts';
 import type { StorageDriver } from '../storage/contract.ts';
 import { SqliteIndex } from '../index/sqlite/sqlite-index.ts';
 import { rebuildIndex } from '../index/rebuild.ts';
+import { reconcileIndex } from '../index/reconcile.ts';
+import { adoptingFromStorage } from '../index/adopt-from-storage.ts';
 import { Registry } from '../registry/registry.ts';
 import { DEFAULT_REGISTRY_OPTIONS, type RegistryOptions } from '../registry/context.ts';
 import type { MetadataIndex } from '../registry/ports.ts';
@@ -53,10 +56,12 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
     const report = await rebuildIndex(storage, index, logger);
     sqlite.markBuilt();
     if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
+  } else {
+    await reconcileIndex(storage, index, logger); // storage may have been written by another registry meanwhile
   }
   const registry = new Registry({
     storage,
-    index,
+    index: adoptingFromStorage(index, storage, logger),
     clock: { now: () => new Date() },
     options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
   });

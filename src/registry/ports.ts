@@ -54,6 +54,17 @@ export interface RegistryStorage {
   listTags(repository: string): Promise<Array<{ tag: string; digest: Digest }>>;
   listRevisions(repository: string): Promise<Digest[]>;
   listLayers(repository: string): Promise<Digest[]>;
+
+  // Single lookups, for adopting what another writer (the reference registry) put in storage.
+  /** The digest a tag points to in storage, or undefined. */
+  readTag(repository: string, tag: string): Promise<Digest | undefined>;
+  hasRevision(repository: string, digest: Digest): Promise<boolean>;
+  hasLayer(repository: string, digest: Digest): Promise<boolean>;
+  /**
+   * A token that changes whenever the repository's tags, manifest revisions or layer links change in
+   * storage, whoever writes them, and costs far less than reading them (stats and listings, no content).
+   */
+  repositoryFingerprint(repository: string): Promise<string>;
 }
 
 export interface ManifestRecord {
@@ -101,6 +112,18 @@ export interface ManifestWrite {
   artifactType?: string;
   annotations?: Record<string, string>;
   tag?: string;
+}
+
+/** A repository as found in storage. */
+export interface RepositoryContent {
+  blobs: Array<{ digest: string; size: number }>;
+  manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>;
+  tags: Array<{ tag: string; digest: string }>;
+}
+
+export interface ImportOptions {
+  replaceOlderThan?: Date;
+  fingerprint?: string;
 }
 
 /**
@@ -154,8 +177,11 @@ export interface MetadataIndex {
   unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>>;
   /** Removes the layer link if still unused and still older than cutoff; true when removed. */
   removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean>;
-  /** True when a manifest, a manifest reference, or a link younger than cutoff keeps these bytes. */
-  isBlobLive(digest: string, cutoff: Date): Promise<boolean>;
+  /**
+   * True when a manifest, a manifest reference, or a link younger than cutoff keeps these bytes.
+   * `ignoring`: answer as if these manifests (and their references) were gone (for a dry run).
+   */
+  isBlobLive(digest: string, cutoff: Date, ignoring?: Array<{ repository: string; digest: string }>): Promise<boolean>;
   /**
    * Starts deleting a blob's bytes: if it is not live, marks it as being deleted (so nobody links it until
    * endBlobDeletion) and drops its remaining layer links, returning their repositories; undefined when
@@ -178,13 +204,16 @@ export interface MetadataIndex {
   unlockUpload(id: string, owner: string): Promise<void>;
 
   /**
-   * Records a whole repository found in storage in one transaction (rebuild): its layer links, manifests
-   * (references trusted as found) and tags (only those whose manifest is among `manifests`).
+   * Records a whole repository found in storage in one transaction (rebuild, reconciliation): its layer
+   * links, manifests (references trusted as found) and tags (only those whose manifest is among
+   * `manifests`). With `replaceOlderThan`, storage also wins over what the index holds from before that
+   * time: tags, manifests and links not in `content` are removed, tags are moved to storage's digest;
+   * rows written at or after it are left alone (a running Pier writes the index before storage), and a
+   * repository left with nothing is forgotten. `fingerprint` is stored for storageFingerprints().
    */
-  importRepository(
-    repository: string,
-    content: { blobs: Array<{ digest: string; size: number }>; manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>; tags: Array<{ tag: string; digest: string }> },
-  ): Promise<void>;
+  importRepository(repository: string, content: RepositoryContent, options?: ImportOptions): Promise<void>;
+  /** Per repository, the storage fingerprint recorded by the last importRepository that gave one. */
+  storageFingerprints(): Promise<Map<string, string>>;
 
   /** Removes everything; used before a rebuild. */
   clear(): Promise<void>;

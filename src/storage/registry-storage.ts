@@ -3,6 +3,7 @@
  * Link files hold the digest string, as the reference registry writes them.
  */
 import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import type { StorageDriver } from './contract.ts';
 import * as layout from './layout.ts';
 import type { RegistryStorage, UploadAppender } from '../registry/ports.ts';
@@ -159,6 +160,41 @@ export class DriverRegistryStorage implements RegistryStorage {
 
   listLayers(repository: string): Promise<Digest[]> {
     return this.listLinked((alg) => layout.layersPath(repository, alg));
+  }
+
+  async readTag(repository: string, tag: string): Promise<Digest | undefined> {
+    return isTag(tag) ? this.readLink(layout.tagCurrentLinkPath(repository, tag)) : undefined;
+  }
+
+  async hasRevision(repository: string, digest: Digest): Promise<boolean> {
+    return (await this.readLink(layout.revisionLinkPath(repository, digest)))?.value === digest.value;
+  }
+
+  async hasLayer(repository: string, digest: Digest): Promise<boolean> {
+    return (await this.readLink(layout.layerLinkPath(repository, digest)))?.value === digest.value;
+  }
+
+  /**
+   * Hashes what a writer of the layout changes, by metadata only: every tag's current link (its time and
+   * size: a moved tag is rewritten), every revision's link (present or not, and its time: a deleted
+   * revision loses its link, a re-pushed one gets a new file), and the names of the layer links.
+   * One listing per directory and one stat per tag and revision; no file is read.
+   */
+  async repositoryFingerprint(repository: string): Promise<string> {
+    const hash = createHash('sha256');
+    const stamp = (info: { size: number; modifiedAt: Date; isDirectory: boolean } | undefined): string =>
+      info && !info.isDirectory ? `${info.size}@${info.modifiedAt.getTime()}` : '-';
+    const tags = await this.driver.list(layout.tagsPath(repository));
+    const tagStats = await mapConcurrently(tags, (tag) => this.driver.stat(`${layout.tagsPath(repository)}/${tag}/current/link`));
+    tags.forEach((tag, i) => hash.update(`t ${tag} ${stamp(tagStats[i])}\n`));
+    for (const algorithm of ['sha256', 'sha512']) {
+      const base = layout.revisionsPath(repository, algorithm);
+      const revisions = await this.driver.list(base);
+      const stats = await mapConcurrently(revisions, (hex) => this.driver.stat(`${base}/${hex}/link`));
+      revisions.forEach((hex, i) => hash.update(`r ${algorithm}:${hex} ${stamp(stats[i])}\n`));
+      for (const hex of await this.driver.list(layout.layersPath(repository, algorithm))) hash.update(`l ${algorithm}:${hex}\n`);
+    }
+    return hash.digest('base64url');
   }
 
   /** Digests whose link directory exists under `<dir>/<alg>/<hex>/link`. */

@@ -4,9 +4,9 @@
  * transaction instead of failing.
  */
 import Database from 'better-sqlite3';
-import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
+import type { ImportOptions, LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, RepositoryContent, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
-import { SCHEMA, SCHEMA_VERSION, UPLOAD_LOCKS_SCHEMA } from './sqlite-schema.ts';
+import { ADDED_TABLES, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
 import { isAliveHere, thisHolder } from './lock-holder.ts';
 
 type Row = Record<string, unknown>;
@@ -30,7 +30,7 @@ export class SqliteIndex implements MetadataIndex {
       this.db.exec(SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
-    if (!this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'upload_write_locks'").get()) this.db.exec(UPLOAD_LOCKS_SCHEMA);
+    this.db.exec(ADDED_TABLES);
     this.db.function('pier_holder_alive', { deterministic: false }, (boot, pid, started) => (isAliveHere(String(boot), Number(pid), String(started)) ? 1 : 0));
     this.statements = prepare(this.db);
   }
@@ -209,8 +209,10 @@ export class SqliteIndex implements MetadataIndex {
     return this.statements.removeUnusedLink.run(repository, digest, cutoff.getTime()).changes > 0;
   }
 
-  async isBlobLive(digest: string, cutoff: Date): Promise<boolean> {
-    return this.statements.blobLive.get(digest, digest, digest, cutoff.getTime()) !== undefined;
+  async isBlobLive(digest: string, cutoff: Date, ignoring?: Array<{ repository: string; digest: string }>): Promise<boolean> {
+    if (!ignoring || ignoring.length === 0) return this.statements.blobLive.get(digest, digest, digest, cutoff.getTime()) !== undefined;
+    const ignore = JSON.stringify(ignoring.map((m) => `${m.repository} ${m.digest}`));
+    return this.statements.blobLiveIgnoring.get({ digest, cutoff: cutoff.getTime(), ignore }) !== undefined;
   }
 
   async beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined> {
@@ -240,29 +242,61 @@ export class SqliteIndex implements MetadataIndex {
     this.statements.unlockUpload.run(id, owner);
   }
 
-  async importRepository(
-    repository: string,
-    content: { blobs: Array<{ digest: string; size: number }>; manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>; tags: Array<{ tag: string; digest: string }> },
-  ): Promise<void> {
+  async importRepository(repository: string, content: RepositoryContent, options: ImportOptions = {}): Promise<void> {
     const s = this.statements;
     this.db.transaction(() => {
       const now = Date.now();
-      const id = this.repositoryId(repository, true, now)!;
+      const stale = options.replaceOlderThan?.getTime();
+      const known = new Set(content.manifests.map((m) => m.digest));
+      const tags = content.tags.filter((t) => known.has(t.digest));
+      let id = this.repositoryId(repository, stale === undefined, now);
+      if (id === undefined) {
+        if (content.blobs.length === 0 && content.manifests.length === 0) return this.setFingerprint(repository, options.fingerprint);
+        id = this.repositoryId(repository, true, now)!;
+      }
+      if (stale !== undefined) {
+        // Storage is the truth for whatever this index learnt before `stale`; anything newer was written
+        // by a running Pier meanwhile (index first, then storage) and is kept.
+        const wantTags = new Map(tags.map((t) => [t.tag, t.digest]));
+        for (const row of s.tagRowsOf.all(id) as Row[]) {
+          if ((row.updated_at as number) < stale && wantTags.get(row.name as string) !== row.digest) s.deleteTagById.run(id, row.name);
+        }
+        for (const row of s.manifestRowsOf.all(id) as Row[]) {
+          if ((row.pushed_at as number) < stale && !known.has(row.digest as string)) s.deleteManifest.run(id, row.digest);
+        }
+        const wantBlobs = new Set(content.blobs.map((b) => b.digest));
+        for (const row of s.blobRowsOf.all(id) as Row[]) {
+          if ((row.created_at as number) < stale && !wantBlobs.has(row.digest as string)) s.deleteBlobById.run(id, row.digest);
+        }
+      }
       for (const blob of content.blobs) s.insertBlob.run(id, blob.digest, blob.size, now);
-      const known = new Set<string>();
       for (const m of content.manifests) {
-        s.insertManifest.run(id, m.digest, m.mediaType, m.size, m.artifactType ?? null, m.subject ?? null, m.annotations ? JSON.stringify(m.annotations) : null, now, now);
+        const insert = stale === undefined ? s.insertManifest : s.insertManifestIfNew;
+        insert.run(id, m.digest, m.mediaType, m.size, m.artifactType ?? null, m.subject ?? null, m.annotations ? JSON.stringify(m.annotations) : null, now, now);
         for (const blob of m.blobs) s.insertReference.run(id, m.digest, 'blob', blob);
         for (const child of m.children) s.insertReference.run(id, m.digest, 'manifest', child);
-        known.add(m.digest);
       }
-      for (const { tag, digest } of content.tags) if (known.has(digest)) s.upsertTag.run(id, tag, digest, now);
+      for (const { tag, digest } of tags) {
+        if (stale === undefined) s.upsertTag.run(id, tag, digest, now);
+        else s.adoptTag.run({ id, tag, digest, now, stale });
+      }
+      if (stale !== undefined && !s.repositoryHasContent.get(id, id, id)) s.deleteRepository.run(id);
+      this.setFingerprint(repository, options.fingerprint);
     }).immediate();
+  }
+
+  /** Call inside a transaction. */
+  private setFingerprint(repository: string, fingerprint: string | undefined): void {
+    if (fingerprint !== undefined) this.statements.setFingerprint.run(repository, fingerprint);
+  }
+
+  async storageFingerprints(): Promise<Map<string, string>> {
+    return new Map((this.statements.fingerprints.all() as Row[]).map((r) => [r.repository as string, r.fingerprint as string]));
   }
 
   async clear(): Promise<void> {
     this.db.transaction(() => {
-      for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions']) this.db.exec(`DELETE FROM ${table}`);
+      for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions', 'storage_fingerprints']) this.db.exec(`DELETE FROM ${table}`);
     }).immediate();
   }
 
@@ -304,6 +338,14 @@ function prepare(db: Database.Database) {
        UNION ALL SELECT 1 FROM repository_blobs WHERE digest = ? AND created_at >= ?
        LIMIT 1`,
     ),
+    blobLiveIgnoring: db.prepare(
+      `SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
+         WHERE m.digest = @digest AND r.name || ' ' || m.digest NOT IN (SELECT value FROM json_each(@ignore))
+       UNION ALL SELECT 1 FROM manifest_references x JOIN repositories r ON r.id = x.repository_id
+         WHERE x.target_digest = @digest AND r.name || ' ' || x.manifest_digest NOT IN (SELECT value FROM json_each(@ignore))
+       UNION ALL SELECT 1 FROM repository_blobs WHERE digest = @digest AND created_at >= @cutoff
+       LIMIT 1`,
+    ),
     linksOfBlob: db.prepare('SELECT r.name FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE b.digest = ?'),
     dropLinksOfBlob: db.prepare('DELETE FROM repository_blobs WHERE digest = ?'),
     unusedLinks: db.prepare(
@@ -326,6 +368,26 @@ function prepare(db: Database.Database) {
     insertManifest: db.prepare(
       'INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET pushed_at = excluded.pushed_at',
     ),
+    insertManifestIfNew: db.prepare(
+      'INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    tagRowsOf: db.prepare('SELECT name, digest, updated_at FROM tags WHERE repository_id = ?'),
+    manifestRowsOf: db.prepare('SELECT digest, pushed_at FROM manifests WHERE repository_id = ?'),
+    blobRowsOf: db.prepare('SELECT digest, created_at FROM repository_blobs WHERE repository_id = ?'),
+    deleteTagById: db.prepare('DELETE FROM tags WHERE repository_id = ? AND name = ?'),
+    deleteBlobById: db.prepare('DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?'),
+    // A tag found in storage: added, or moved unless this index moved it more recently than `stale`.
+    adoptTag: db.prepare(
+      `INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (@id, @tag, @digest, @now)
+       ON CONFLICT DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at WHERE tags.digest <> excluded.digest AND tags.updated_at < @stale`,
+    ),
+    repositoryHasContent: db.prepare(
+      `SELECT 1 FROM manifests WHERE repository_id = ? UNION ALL SELECT 1 FROM repository_blobs WHERE repository_id = ?
+       UNION ALL SELECT 1 FROM tags WHERE repository_id = ? LIMIT 1`,
+    ),
+    deleteRepository: db.prepare('DELETE FROM repositories WHERE id = ?'),
+    setFingerprint: db.prepare('INSERT INTO storage_fingerprints (repository, fingerprint) VALUES (?, ?) ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint'),
+    fingerprints: db.prepare('SELECT repository, fingerprint FROM storage_fingerprints'),
     insertReference: db.prepare(
       'INSERT INTO manifest_references (repository_id, manifest_digest, kind, target_digest) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),

@@ -26,11 +26,17 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 `;
 
 /**
- * Who is writing to an upload session right now (processes sharing the data directory take turns). Each
- * row names its holder (lock-holder.ts) so that a lock dies with its process. Created on every open (the
- * rows are transient), replacing the first layout's `upload_locks`, whose rows had only a lease.
+ * Tables added after the first layout, created on every open (IF NOT EXISTS), so an index made by an
+ * earlier Pier gains them without a version change, and an earlier Pier still opens the file.
+ *
+ * upload_write_locks: who is writing to an upload session right now (processes sharing the data
+ * directory take turns). Each row names its holder (lock-holder.ts) so that a lock dies with its process.
+ * It replaces the first layout's `upload_locks`, whose rows had only a lease (the rows are transient).
+ *
+ * storage_fingerprints: per repository, the storage fingerprint (RegistryStorage.repositoryFingerprint)
+ * as it was when the index last read that repository; start-up reconciliation compares it with storage.
  */
-export const UPLOAD_LOCKS_SCHEMA = `
+export const ADDED_TABLES = `
 DROP TABLE IF EXISTS upload_locks;
 CREATE TABLE IF NOT EXISTS upload_write_locks (
   id TEXT PRIMARY KEY,
@@ -40,6 +46,10 @@ CREATE TABLE IF NOT EXISTS upload_write_locks (
   pid INTEGER NOT NULL,
   started TEXT NOT NULL,
   expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS storage_fingerprints (
+  repository TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL
 ) WITHOUT ROWID;
 `;
 
@@ -100,4 +110,4 @@ CREATE TABLE IF NOT EXISTS tags (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository_id, digest);
 ${API_TOKENS_SCHEMA}
-${UPLOAD_LOCKS_SCHEMA}`;
+${ADDED_TABLES}`;
