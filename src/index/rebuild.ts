@@ -24,7 +24,7 @@ export async function rebuildIndex(storage: RegistryStorage, index: MetadataInde
   await index.clear();
   for await (const repository of storage.listRepositories()) {
     // The fingerprint is taken before reading, so a change made while reading shows at the next check.
-    const fingerprint = await storage.repositoryFingerprint(repository);
+    const { fingerprint } = await storage.repositoryFingerprint(repository);
     await index.importRepository(repository, await readRepository(storage, repository, report), { fingerprint });
     if (report.repositories % 100 === 0) logger?.info({ repositories: report.repositories }, 'reindex progress');
   }

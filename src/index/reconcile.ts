@@ -7,7 +7,8 @@
  * Repositories the index knows but storage no longer has are forgotten.
  *
  * Safe while Pier serves (e.g. `pier gc` next to `pier serve`): a running Pier writes the index before
- * storage, so index rows younger than the start of the check (less a margin) are never taken back.
+ * storage, so storage can only contradict index rows older than its own newest change in the repository
+ * (the fingerprint's `changedAt`); younger rows are left alone.
  * A repository Pier itself wrote to since the last check also shows as changed and is read again:
  * the cost of a check is the fingerprints plus the repositories written since the last one.
  */
@@ -15,9 +16,6 @@ import type { MetadataIndex, RegistryStorage } from '../registry/ports.ts';
 import type { Logger } from '../observability/logger.ts';
 import { mapConcurrently } from '../registry/map-concurrently.ts';
 import { emptyReport, readRepository, type RebuildReport } from './rebuild.ts';
-
-/** How far before the check's start an index row must be to be replaced by what storage says. */
-const IN_FLIGHT_MARGIN_MS = 60_000;
 
 export interface ReconcileReport {
   repositories: number;
@@ -31,19 +29,18 @@ export interface ReconcileReport {
 
 export async function reconcileIndex(storage: RegistryStorage, index: MetadataIndex, logger?: Logger, now: Date = new Date()): Promise<ReconcileReport> {
   const started = Date.now();
-  const replaceOlderThan = new Date(now.getTime() - IN_FLIGHT_MARGIN_MS);
   const recorded = await index.storageFingerprints();
   const repositories: string[] = [];
   for await (const repository of storage.listRepositories()) repositories.push(repository);
   const report: ReconcileReport = { repositories: repositories.length, changed: [], forgotten: [], read: emptyReport(), durationMs: 0 };
 
   const fingerprints = await mapConcurrently(repositories, (repository) => storage.repositoryFingerprint(repository), 8);
-  const changed = repositories.flatMap((repository, i) => (recorded.get(repository) === fingerprints[i] ? [] : [{ repository, fingerprint: fingerprints[i]! }]));
+  const changed = repositories.flatMap((repository, i) => (recorded.get(repository) === fingerprints[i]!.fingerprint ? [] : [{ repository, ...fingerprints[i]! }]));
   await mapConcurrently(
     changed,
-    async ({ repository, fingerprint }) => {
+    async ({ repository, fingerprint, changedAt }) => {
       const content = await readRepository(storage, repository, report.read);
-      await index.importRepository(repository, content, { replaceOlderThan, fingerprint });
+      await index.importRepository(repository, content, { replaceOlderThan: new Date(changedAt.getTime() + 1), fingerprint });
       report.changed.push(repository);
     },
     4,
@@ -52,7 +49,8 @@ export async function reconcileIndex(storage: RegistryStorage, index: MetadataIn
   const present = new Set(repositories);
   for (const repository of await allIndexedRepositories(index)) {
     if (present.has(repository)) continue;
-    await index.importRepository(repository, { blobs: [], manifests: [], tags: [] }, { replaceOlderThan });
+    // Gone from storage: nothing a running Pier writes first to the index lives in a repository storage lacks.
+    await index.importRepository(repository, { blobs: [], manifests: [], tags: [] }, { replaceOlderThan: now });
     report.forgotten.push(repository);
   }
   report.durationMs = Date.now() - started;

@@ -62,9 +62,10 @@ export interface RegistryStorage {
   hasLayer(repository: string, digest: Digest): Promise<boolean>;
   /**
    * A token that changes whenever the repository's tags, manifest revisions or layer links change in
-   * storage, whoever writes them, and costs far less than reading them (stats and listings, no content).
+   * storage, whoever writes them, and costs far less than reading them (stats and listings, no content);
+   * with the time of the newest change it saw.
    */
-  repositoryFingerprint(repository: string): Promise<string>;
+  repositoryFingerprint(repository: string): Promise<{ fingerprint: string; changedAt: Date }>;
 }
 
 export interface ManifestRecord {

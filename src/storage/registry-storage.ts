@@ -176,25 +176,35 @@ export class DriverRegistryStorage implements RegistryStorage {
 
   /**
    * Hashes what a writer of the layout changes, by metadata only: every tag's current link (its time and
-   * size: a moved tag is rewritten), every revision's link (present or not, and its time: a deleted
-   * revision loses its link, a re-pushed one gets a new file), and the names of the layer links.
-   * One listing per directory and one stat per tag and revision; no file is read.
+   * size: a moved tag's link is rewritten), every revision's directory (its time changes when its link is
+   * written or deleted), the directories holding tags, revisions and layer links (an entry added or
+   * removed), and the names of the layer links. One listing per directory and one stat per tag and
+   * revision; no file is read. `changedAt` is the newest time seen.
    */
-  async repositoryFingerprint(repository: string): Promise<string> {
+  async repositoryFingerprint(repository: string): Promise<{ fingerprint: string; changedAt: Date }> {
     const hash = createHash('sha256');
-    const stamp = (info: { size: number; modifiedAt: Date; isDirectory: boolean } | undefined): string =>
-      info && !info.isDirectory ? `${info.size}@${info.modifiedAt.getTime()}` : '-';
-    const tags = await this.driver.list(layout.tagsPath(repository));
-    const tagStats = await mapConcurrently(tags, (tag) => this.driver.stat(`${layout.tagsPath(repository)}/${tag}/current/link`));
+    let newest = 0;
+    const stamp = (info: { size: number; modifiedAt: Date } | undefined): string => {
+      if (!info) return '-';
+      newest = Math.max(newest, info.modifiedAt.getTime());
+      return `${info.size}@${info.modifiedAt.getTime()}`;
+    };
+    const tagsDir = layout.tagsPath(repository);
+    const tags = await this.driver.list(tagsDir);
+    const tagStats = await mapConcurrently(tags, (tag) => this.driver.stat(`${tagsDir}/${tag}/current/link`));
+    hash.update(`T ${stamp(await this.driver.stat(tagsDir))}\n`);
     tags.forEach((tag, i) => hash.update(`t ${tag} ${stamp(tagStats[i])}\n`));
     for (const algorithm of ['sha256', 'sha512']) {
-      const base = layout.revisionsPath(repository, algorithm);
-      const revisions = await this.driver.list(base);
-      const stats = await mapConcurrently(revisions, (hex) => this.driver.stat(`${base}/${hex}/link`));
+      const revisionsDir = layout.revisionsPath(repository, algorithm);
+      const revisions = await this.driver.list(revisionsDir);
+      const stats = await mapConcurrently(revisions, (hex) => this.driver.stat(`${revisionsDir}/${hex}`));
+      hash.update(`R ${algorithm} ${stamp(await this.driver.stat(revisionsDir))}\n`);
       revisions.forEach((hex, i) => hash.update(`r ${algorithm}:${hex} ${stamp(stats[i])}\n`));
-      for (const hex of await this.driver.list(layout.layersPath(repository, algorithm))) hash.update(`l ${algorithm}:${hex}\n`);
+      const layersDir = layout.layersPath(repository, algorithm);
+      hash.update(`L ${algorithm} ${stamp(await this.driver.stat(layersDir))}\n`);
+      for (const hex of await this.driver.list(layersDir)) hash.update(`l ${algorithm}:${hex}\n`);
     }
-    return hash.digest('base64url');
+    return { fingerprint: hash.digest('base64url'), changedAt: new Date(newest) };
   }
 
   /** Digests whose link directory exists under `<dir>/<alg>/<hex>/link`. */
