@@ -134,7 +134,7 @@ describe('a data directory shared with the reference registry (docker-registry 2
     assert.deepEqual(await visibleState(pier.url), expected, 'Pier serves what the reference left: catalog, tags, digests');
     assert.equal((expected.app as Record<string, string>).v1, b.digest);
     for (const [repo, digest] of [['app', d.digest], ['tools', c.digest]] as const) {
-      const res = await fetch(`${pier.url}/v2/${repo}/manifests/${digest}`, { headers: { Accept: ACCEPT } });
+      const res: Response = await fetch(`${pier.url}/v2/${repo}/manifests/${digest}`, { headers: { Accept: ACCEPT } });
       assert.equal(res.status, 404, `${repo}@${digest} was deleted by the reference`);
     }
     await pier.stop();
