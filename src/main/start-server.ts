@@ -88,7 +88,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   try {
     tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
     apiTokens = new ApiTokens(tokenStore);
-    accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
+    accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens, metrics) : undefined;
     const gateOptions: GateOptions = {
       logger: options.logger,
       ...(options.headers ? { headers: options.headers } : {}),

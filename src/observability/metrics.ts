@@ -68,6 +68,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly loginsThrottled = new Counter({
+    name: 'pier_login_throttled_total',
+    help: 'Login attempts refused with 429 by the failed-login limits, by limit (account-address, address)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly storageFull = new Counter({
+    name: 'pier_storage_full_total',
+    help: 'Writes refused because the storage was full (507)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'pier_' });
   }
