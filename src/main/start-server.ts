@@ -13,6 +13,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { answerClientErrors } from '../http/client-errors.ts';
 import { createHttpServer, createRequestListener, IDLE_SOCKET_TIMEOUT_MS, SERVER_OPTIONS, type HttpServerOptions } from '../http/server.ts';
 import { createRequestGate, type GateOptions } from '../http/request-gate.ts';
 import { indexFile, openRegistry, type OpenRegistry } from './open-registry.ts';
@@ -199,6 +200,7 @@ function tlsListener(settings: TlsSettings, httpOptions: HttpServerOptions): Lis
   if (!settings.http2) {
     const server = createHttpsServer({ ...tlsOptions, ...SERVER_OPTIONS }, requestListener);
     server.timeout = IDLE_SOCKET_TIMEOUT_MS;
+    answerClientErrors(server);
     return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
   }
 

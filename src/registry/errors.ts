@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'RANGE_INVALID',
   'PAGINATION_NUMBER_INVALID',
   'MANIFEST_TOO_LARGE',
+  'STORAGE_FULL',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

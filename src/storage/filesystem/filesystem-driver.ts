@@ -8,6 +8,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { checkPath, StoragePathError, type AppendWriter, type FileInfo, type StorageDriver } from '../contract.ts';
+import { rethrowIfFull } from './storage-full.ts';
 
 const READ_CHUNK = 1024 * 1024;
 const WRITE_BATCH = 1024 * 1024;
@@ -56,7 +57,7 @@ export class FilesystemDriver implements StorageDriver {
         await this.writeThenRename(full, dir, data, durable);
         return;
       } catch (error) {
-        if (!isMissing(error) || attempt >= 5) throw error;
+        if (!isMissing(error) || attempt >= 5) rethrowIfFull(error, this.root);
       }
     }
   }
@@ -92,6 +93,17 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async appendWriter(path: string): Promise<AppendWriter> {
+    const writer = await this.openAppendWriter(path).catch((error: unknown) => rethrowIfFull(error, this.root));
+    const full = (error: unknown): never => rethrowIfFull(error, this.root);
+    return {
+      startSize: writer.startSize,
+      write: (chunk) => writer.write(chunk).catch(full),
+      commit: () => writer.commit().catch(full),
+      abort: () => writer.abort(),
+    };
+  }
+
+  private async openAppendWriter(path: string): Promise<AppendWriter> {
     const full = this.full(path);
     await fs.mkdir(dirname(full), { recursive: true });
     const handle = await fs.open(full, 'a');
