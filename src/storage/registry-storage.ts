@@ -191,13 +191,13 @@ export class DriverRegistryStorage implements RegistryStorage {
     };
     const tagsDir = layout.tagsPath(repository);
     const tags = await this.driver.list(tagsDir);
-    const tagStats = await mapConcurrently(tags, (tag) => this.driver.stat(`${tagsDir}/${tag}/current/link`));
+    const tagStats = await this.statMany(tags.map((tag) => `${tagsDir}/${tag}/current/link`));
     hash.update(`T ${stamp(await this.driver.stat(tagsDir))}\n`);
     tags.forEach((tag, i) => hash.update(`t ${tag} ${stamp(tagStats[i])}\n`));
     for (const algorithm of ['sha256', 'sha512']) {
       const revisionsDir = layout.revisionsPath(repository, algorithm);
       const revisions = await this.driver.list(revisionsDir);
-      const stats = await mapConcurrently(revisions, (hex) => this.driver.stat(`${revisionsDir}/${hex}`));
+      const stats = await this.statMany(revisions.map((hex) => `${revisionsDir}/${hex}`));
       hash.update(`R ${algorithm} ${stamp(await this.driver.stat(revisionsDir))}\n`);
       revisions.forEach((hex, i) => hash.update(`r ${algorithm}:${hex} ${stamp(stats[i])}\n`));
       const layersDir = layout.layersPath(repository, algorithm);
@@ -205,6 +205,10 @@ export class DriverRegistryStorage implements RegistryStorage {
       for (const hex of await this.driver.list(layersDir)) hash.update(`l ${algorithm}:${hex}\n`);
     }
     return { fingerprint: hash.digest('base64url'), changedAt: new Date(newest) };
+  }
+
+  private statMany(paths: string[]): Promise<Array<{ size: number; modifiedAt: Date } | undefined>> {
+    return this.driver.statMany ? this.driver.statMany(paths) : mapConcurrently(paths, (path) => this.driver.stat(path));
   }
 
   /** Digests whose link directory exists under `<dir>/<alg>/<hex>/link`. */
