@@ -207,6 +207,42 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.equal(await index.isBlobLive(d(1), new Date(Date.now() + 60_000)), true, 'references are recorded');
     });
 
+    it('re-imports a repository with replaceOlderThan: storage wins over older rows, newer rows stay, fingerprints are kept', async () => {
+      const m = (n: number) => ({ digest: d(n), mediaType: MediaType.ociManifest, size: 100, blobs: [d(1)], children: [] });
+      await index.importRepository('app', { blobs: [{ digest: d(1), size: 10 }, { digest: d(2), size: 20 }], manifests: [m(10), m(11)], tags: [{ tag: 'a', digest: d(10) }, { tag: 'b', digest: d(11) }] }, { fingerprint: 'fp-1' });
+      assert.deepEqual(await index.storageFingerprints(), new Map([['app', 'fp-1']]));
+      await new Promise((r) => setTimeout(r, 5));
+      const storageChangedAt = new Date();
+      await new Promise((r) => setTimeout(r, 5));
+      await put(index, manifest('app', d(12), { tag: 'fresh' })); // written after storage last changed (a running Pier)
+      // Storage now: manifest 11 deleted, tag a moved to 13 (new), link 2 gone.
+      await index.importRepository('app', { blobs: [{ digest: d(1), size: 10 }], manifests: [m(10), m(13)], tags: [{ tag: 'a', digest: d(13) }] }, { replaceOlderThan: storageChangedAt, fingerprint: 'fp-2' });
+      assert.equal((await index.resolveTag('app', 'a'))?.digest, d(13), 'the moved tag follows storage');
+      assert.equal(await index.getManifest('app', d(11)), undefined, 'the deleted manifest is gone, and its tag');
+      assert.deepEqual(await index.listTags('app', undefined, 10), ['a', 'fresh'], 'the newer tag stays');
+      assert.ok(await index.getManifest('app', d(12)), 'the newer manifest stays');
+      assert.equal(await index.repositoryBlobSize('app', d(2)), undefined, 'the removed link is gone');
+      assert.equal((await index.storageFingerprints()).get('app'), 'fp-2');
+      // A repository storage no longer has, and nothing newer: forgotten.
+      await index.importRepository('gone', { blobs: [{ digest: d(1), size: 10 }], manifests: [m(20)], tags: [{ tag: 'x', digest: d(20) }] });
+      await new Promise((r) => setTimeout(r, 5));
+      await index.importRepository('gone', { blobs: [], manifests: [], tags: [] }, { replaceOlderThan: new Date() });
+      assert.equal(await index.repositoryExists('gone'), false);
+      assert.deepEqual(await index.listRepositories(undefined, 10), ['app']);
+    });
+
+    it('answers whether a blob is live as if some manifests were gone (dry runs)', async () => {
+      const cutoff = new Date(Date.now() + 60_000); // no link is within the grace period
+      await put(index, manifest('app', d(10), { blobs: [d(1), d(2)] }));
+      await put(index, manifest('app', d(11), { blobs: [d(2)], tag: 'keep' }));
+      const doomed = [{ repository: 'app', digest: d(10) }];
+      assert.equal(await index.isBlobLive(d(1), cutoff), true);
+      assert.equal(await index.isBlobLive(d(1), cutoff, doomed), false, 'only the doomed manifest holds it');
+      assert.equal(await index.isBlobLive(d(2), cutoff, doomed), true, 'a kept manifest holds it too');
+      assert.equal(await index.isBlobLive(d(10), cutoff, doomed), false, "the doomed manifest's own bytes");
+      assert.equal(await index.isBlobLive(d(11), cutoff, doomed), true);
+    });
+
     it('an upload lock is held by one owner at a time, renewed by it, and free once unlocked', async () => {
       assert.equal(await index.lockUpload('u1', 'owner-a', 60_000), true);
       assert.equal(await index.lockUpload('u1', 'owner-b', 60_000), false, 'a live holder keeps its lock');
@@ -228,8 +264,10 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
     it('clear empties everything', async () => {
       await put(index, manifest('app', d(10), { tag: 'a' }));
       await index.addBlob('app', d(1), 1);
+      await index.importRepository('other', { blobs: [], manifests: [], tags: [] }, { fingerprint: 'fp' });
       await index.clear();
       assert.deepEqual(await index.listRepositories(undefined, 10), []);
+      assert.equal((await index.storageFingerprints()).size, 0);
       assert.equal(await index.resolveTag('app', 'a'), undefined);
     });
   });
