@@ -90,7 +90,9 @@ export type PutManifestResult =
   /** Referenced blobs or child manifests that are not (or no longer) in the repository. */
   | { kind: 'missing'; digests: string[] }
   /** A garbage collection is deleting this manifest's bytes right now: store them again, then retry. */
-  | { kind: 'deleting' };
+  | { kind: 'deleting' }
+  /** `tagImmutable` was set and the tag already points at another manifest (`current`); nothing changed. */
+  | { kind: 'immutable'; current: string };
 
 /** A quota scope: one repository, or every repository under a namespace (first path component). */
 export type UsageScope = { repository: string } | { namespace: string };
@@ -113,6 +115,11 @@ export interface ManifestWrite {
   artifactType?: string;
   annotations?: Record<string, string>;
   tag?: string;
+  /**
+   * The tag may be created but never moved: checked inside the transaction that would move it, so two
+   * concurrent first pushes of one immutable tag cannot both succeed.
+   */
+  tagImmutable?: boolean;
 }
 
 /** A repository as found in storage. */

@@ -84,6 +84,10 @@ export class SqliteIndex implements MetadataIndex {
         ];
         if (missing.length > 0) return { kind: 'missing', digests: missing };
       }
+      if (write.tag !== undefined && write.tagImmutable && existing) {
+        const current = s.tagDigest.get(existing.id, write.tag) as Row | undefined;
+        if (current && current.digest !== write.digest) return { kind: 'immutable', current: current.digest as string };
+      }
       const id = (existing?.id as number | undefined) ?? this.repositoryId(write.repository, true, now)!;
       const inserted = s.insertManifest.run(
         id,
@@ -371,6 +375,7 @@ function prepare(db: Database.Database) {
     insertManifestIfNew: db.prepare(
       'INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
+    tagDigest: db.prepare('SELECT digest FROM tags WHERE repository_id = ? AND name = ?'),
     tagRowsOf: db.prepare('SELECT name, digest, updated_at FROM tags WHERE repository_id = ?'),
     manifestRowsOf: db.prepare('SELECT digest, pushed_at FROM manifests WHERE repository_id = ?'),
     blobRowsOf: db.prepare('SELECT digest, created_at FROM repository_blobs WHERE repository_id = ?'),

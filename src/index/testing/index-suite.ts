@@ -57,6 +57,19 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.deepEqual(await index.missingManifests('app', [d(10), d(11), d(12)]), [d(12)]);
     });
 
+    it('an immutable tag is created once and never moved, checked inside the transaction', async () => {
+      const write = (n: number) => index.putManifest(manifest('app', d(n), { tag: 'v1', tagImmutable: true }), { trustReferences: true });
+      const results = await Promise.all([write(10), write(11)]);
+      const stored = results.filter((r) => r.kind === 'stored');
+      assert.equal(stored.length, 1, `exactly one first push wins: ${JSON.stringify(results)}`);
+      const winner = (await index.resolveTag('app', 'v1'))!.digest;
+      const loser = results.find((r) => r.kind === 'immutable');
+      assert.deepEqual(loser, { kind: 'immutable', current: winner });
+      assert.deepEqual(await write(winner === d(10) ? 10 : 11), { kind: 'stored' }, 'the same manifest again is fine');
+      assert.deepEqual(await write(12), { kind: 'immutable', current: winner });
+      assert.equal((await index.resolveTag('app', 'v1'))!.digest, winner);
+    });
+
     it('putting the same manifest twice is harmless', async () => {
       await put(index, manifest('app', d(10), { tag: 'a' }));
       await put(index, manifest('app', d(10), { tag: 'b' }));

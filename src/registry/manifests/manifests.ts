@@ -57,7 +57,9 @@ export class Manifests {
     const parsed = parseManifest(body, contentType);
     const digest = this.verifyDigest(body, reference);
     const tag = reference.kind === 'tag' ? reference.tag : undefined;
-    if (tag !== undefined && this.immutability.ruleFor(repository, tag)) {
+    const tagImmutable = tag !== undefined && this.immutability.ruleFor(repository, tag) !== undefined;
+    if (tagImmutable) {
+      // Early, before any bytes are stored; the index transaction below checks again, atomically.
       const current = await this.ctx.index.resolveTag(repository, tag);
       if (current && current.digest !== digest.value) this.immutability.check(repository, tag, 'moved');
     }
@@ -73,6 +75,7 @@ export class Manifests {
       ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
       ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
       ...(tag !== undefined ? { tag } : {}),
+      ...(tagImmutable ? { tagImmutable } : {}),
     };
     // Bytes first; then one index transaction that also checks every reference (so a concurrent garbage
     // collection cannot take one away in between); then the reference-layout links.
@@ -81,6 +84,7 @@ export class Manifests {
       const outcome = await this.ctx.index.putManifest(write);
       return outcome.kind === 'deleting' ? 'deleting' : outcome;
     }, digest.value);
+    if (result.kind === 'immutable') this.immutability.check(repository, tag!, 'moved');
     if (result.kind === 'missing') {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${result.digests.length} unknown blob(s) or manifest(s) in ${repository}`, {
         digests: result.digests.slice(0, 100),
