@@ -179,24 +179,27 @@ export interface MetadataIndex {
   // Garbage collection (registry/gc). `cutoff`: anything pushed or linked after it is within the grace period.
   /** Manifests reachable from no tag (through index children, and referrers when `keepReferrers`), pushed before cutoff. */
   unreachableManifests(cutoff: Date, keepReferrers: boolean): Promise<Array<{ repository: string; digest: string }>>;
-  /** Deletes the manifest if it is still unreachable and still older than cutoff; true when deleted. */
-  deleteManifestIfUnreachable(repository: string, digest: string, cutoff: Date, keepReferrers: boolean): Promise<boolean>;
+  /**
+   * Deletes each manifest that is still unreachable and still older than cutoff; returns those deleted.
+   * The collector passes a batch at a time: one transaction per batch, not per manifest.
+   */
+  deleteManifestsIfUnreachable(manifests: Array<{ repository: string; digest: string }>, cutoff: Date, keepReferrers: boolean): Promise<Array<{ repository: string; digest: string }>>;
   /** Layer links that no manifest in their repository references, linked before cutoff. */
   unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>>;
-  /** Removes the layer link if still unused and still older than cutoff; true when removed. */
-  removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean>;
+  /** Removes each layer link that is still unused and still older than cutoff (a batch); returns those removed. */
+  removeLayerLinksIfUnused(links: Array<{ repository: string; digest: string }>, cutoff: Date): Promise<Array<{ repository: string; digest: string }>>;
   /**
    * True when a manifest, a manifest reference, or a link younger than cutoff keeps these bytes.
    * `ignoring`: answer as if these manifests (and their references) were gone (for a dry run).
    */
   isBlobLive(digest: string, cutoff: Date, ignoring?: Array<{ repository: string; digest: string }>): Promise<boolean>;
   /**
-   * Starts deleting a blob's bytes: if it is not live, marks it as being deleted (so nobody links it until
-   * endBlobDeletion) and drops its remaining layer links, returning their repositories; undefined when
-   * the blob is live and must be kept.
+   * Starts deleting blobs' bytes, a batch in one transaction: each blob that is not live is marked as
+   * being deleted (so nobody links it until endBlobDeletions) and loses its remaining layer links. Returns,
+   * for each blob marked, the repositories it was linked in; a blob left out is live and must be kept.
    */
-  beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined>;
-  endBlobDeletion(digest: string): Promise<void>;
+  beginBlobDeletions(digests: string[], cutoff: Date): Promise<Map<string, string[]>>;
+  endBlobDeletions(digests: string[]): Promise<void>;
 
   /**
    * Takes (or renews) the write lock of an upload session for `owner`; false when another owner holds it.

@@ -98,10 +98,10 @@ export class DriverRegistryStorage implements RegistryStorage {
     for (const algorithm of ['sha256', 'sha512']) {
       const base = `${layout.ROOT}/blobs/${algorithm}`;
       for (const prefix of await this.driver.list(base)) {
-        for (const hex of await this.driver.list(`${base}/${prefix}`)) {
-          const digest = safeDigest(`${algorithm}:${hex}`);
-          if (!digest || digest.hex.slice(0, 2) !== prefix) continue;
-          const info = await this.driver.stat(layout.blobDataPath(digest));
+        const digests = (await this.driver.list(`${base}/${prefix}`)).map((hex) => safeDigest(`${algorithm}:${hex}`)).filter((d) => d !== undefined && d.hex.slice(0, 2) === prefix) as Digest[];
+        const infos = await this.statMany(digests.map((digest) => layout.blobDataPath(digest)));
+        for (const [i, digest] of digests.entries()) {
+          const info = infos[i];
           if (info && !info.isDirectory) yield { digest, size: info.size, modifiedAt: info.modifiedAt };
         }
       }
@@ -207,7 +207,7 @@ export class DriverRegistryStorage implements RegistryStorage {
     return { fingerprint: hash.digest('base64url'), changedAt: new Date(newest) };
   }
 
-  private statMany(paths: string[]): Promise<Array<{ size: number; modifiedAt: Date } | undefined>> {
+  private statMany(paths: string[]): Promise<Array<{ size: number; modifiedAt: Date; isDirectory: boolean } | undefined>> {
     return this.driver.statMany ? this.driver.statMany(paths) : mapConcurrently(paths, (path) => this.driver.stat(path));
   }
 

@@ -194,23 +194,25 @@ export class SqliteIndex implements MetadataIndex {
     return rows.map((r) => ({ repository: r.name as string, digest: r.digest as string }));
   }
 
-  async deleteManifestIfUnreachable(repository: string, digest: string, cutoff: Date, keepReferrers: boolean): Promise<boolean> {
+  async deleteManifestsIfUnreachable(manifests: Array<{ repository: string; digest: string }>, cutoff: Date, keepReferrers: boolean): Promise<Array<{ repository: string; digest: string }>> {
     const s = this.statements;
-    return this.db.transaction(() => {
-      const id = this.repositoryId(repository, false, 0);
-      if (id === undefined) return false;
-      const check = keepReferrers ? s.reachableInRepoWithReferrers : s.reachableInRepo;
-      if (check.get(id, digest)) return false;
-      return s.deleteManifestBefore.run(id, digest, cutoff.getTime()).changes > 0;
-    }).immediate();
+    const check = keepReferrers ? s.reachableInRepoWithReferrers : s.reachableInRepo;
+    return this.db.transaction(() =>
+      manifests.filter(({ repository, digest }) => {
+        const id = this.repositoryId(repository, false, 0);
+        if (id === undefined || check.get(id, digest)) return false;
+        return s.deleteManifestBefore.run(id, digest, cutoff.getTime()).changes > 0;
+      }),
+    ).immediate();
   }
 
   async unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
     return (this.statements.unusedLinks.all(cutoff.getTime()) as Row[]).map((r) => ({ repository: r.name as string, digest: r.digest as string }));
   }
 
-  async removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean> {
-    return this.statements.removeUnusedLink.run(repository, digest, cutoff.getTime()).changes > 0;
+  async removeLayerLinksIfUnused(links: Array<{ repository: string; digest: string }>, cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
+    const s = this.statements;
+    return this.db.transaction(() => links.filter(({ repository, digest }) => s.removeUnusedLink.run(repository, digest, cutoff.getTime()).changes > 0)).immediate();
   }
 
   async isBlobLive(digest: string, cutoff: Date, ignoring?: Array<{ repository: string; digest: string }>): Promise<boolean> {
@@ -219,21 +221,27 @@ export class SqliteIndex implements MetadataIndex {
     return this.statements.blobLiveIgnoring.get({ digest, cutoff: cutoff.getTime(), ignore }) !== undefined;
   }
 
-  async beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined> {
+  async beginBlobDeletions(digests: string[], cutoff: Date): Promise<Map<string, string[]>> {
     const s = this.statements;
     return this.db.transaction(() => {
       const now = Date.now();
-      if (this.beingDeleted(digest, now)) return undefined; // another collector has it
-      if (s.blobLive.get(digest, digest, digest, cutoff.getTime())) return undefined;
-      const repositories = (s.linksOfBlob.all(digest) as Row[]).map((r) => r.name as string);
-      s.dropLinksOfBlob.run(digest);
-      s.beginDeletion.run(digest, now);
-      return repositories;
+      const marked = new Map<string, string[]>();
+      for (const digest of digests) {
+        if (this.beingDeleted(digest, now)) continue; // another collector has it
+        if (s.blobLive.get(digest, digest, digest, cutoff.getTime())) continue;
+        marked.set(digest, (s.linksOfBlob.all(digest) as Row[]).map((r) => r.name as string));
+        s.dropLinksOfBlob.run(digest);
+        s.beginDeletion.run(digest, now);
+      }
+      return marked;
     }).immediate();
   }
 
-  async endBlobDeletion(digest: string): Promise<void> {
-    this.statements.endDeletion.run(digest);
+  async endBlobDeletions(digests: string[]): Promise<void> {
+    const s = this.statements;
+    this.db.transaction(() => {
+      for (const digest of digests) s.endDeletion.run(digest);
+    }).immediate();
   }
 
   async lockUpload(id: string, owner: string, ttlMs: number): Promise<boolean> {

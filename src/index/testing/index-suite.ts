@@ -139,12 +139,12 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       const future = new Date(Date.now() + 60_000); // every link counts as old
       await index.addBlob('app', d(1), 1);
       assert.equal(await index.isBlobLive(d(1), future), false);
-      assert.deepEqual(await index.beginBlobDeletion(d(1), future), ['app']);
+      assert.deepEqual(await index.beginBlobDeletions([d(1)], future), new Map([[d(1), ['app']]]));
       assert.equal(await index.repositoryBlobSize('app', d(1)), undefined, 'its links are gone');
-      assert.equal(await index.beginBlobDeletion(d(1), future), undefined, 'a second collector does not take it');
+      assert.deepEqual(await index.beginBlobDeletions([d(1)], future), new Map(), 'a second collector does not take it');
       assert.equal(await index.addBlob('other', d(1), 1), 'deleting');
       assert.deepEqual(await index.putManifest(manifest('app', d(1), { blobs: [] })), { kind: 'deleting' });
-      await index.endBlobDeletion(d(1));
+      await index.endBlobDeletions([d(1)]);
       assert.equal(await index.addBlob('other', d(1), 1), 'linked');
     });
 
@@ -153,15 +153,14 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       const future = new Date(Date.now() + 60_000);
       await index.addBlob('app', d(1), 1);
       assert.equal(await index.isBlobLive(d(1), past), true, 'a fresh link is within the grace period');
-      assert.equal(await index.beginBlobDeletion(d(1), past), undefined);
+      assert.deepEqual(await index.beginBlobDeletions([d(1)], past), new Map());
       await index.addBlob('app', d(2), 1);
       await put(index, manifest('app', d(10), { blobs: [d(2)] }));
       assert.equal(await index.isBlobLive(d(2), future), true, 'referenced by a manifest');
       assert.equal(await index.isBlobLive(d(10), future), true, 'a manifest itself');
-      assert.equal(await index.beginBlobDeletion(d(2), future), undefined);
+      assert.deepEqual(await index.beginBlobDeletions([d(2)], future), new Map());
       assert.deepEqual(await index.unusedLayerLinks(future), [{ repository: 'app', digest: d(1) }]);
-      assert.equal(await index.removeLayerLinkIfUnused('app', d(2), future), false, 'a used link stays');
-      assert.equal(await index.removeLayerLinkIfUnused('app', d(1), future), true);
+      assert.deepEqual(await index.removeLayerLinksIfUnused([{ repository: 'app', digest: d(2) }, { repository: 'app', digest: d(1) }], future), [{ repository: 'app', digest: d(1) }], 'a used link stays');
     });
 
     it('finds manifests no tag reaches, through index children and referrers', async () => {
@@ -176,10 +175,9 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       const without = await index.unreachableManifests(future, false);
       assert.deepEqual(without.map((m) => m.digest), [d(12), d(13), d(14)]);
       assert.deepEqual(await index.unreachableManifests(new Date(Date.now() - 60_000), true), [], 'all within the grace period');
-      assert.equal(await index.deleteManifestIfUnreachable('app', d(11), future, true), false, 'a child of a tagged index stays');
-      assert.equal(await index.deleteManifestIfUnreachable('app', d(12), future, true), true);
+      assert.deepEqual(await index.deleteManifestsIfUnreachable([{ repository: 'app', digest: d(11) }, { repository: 'app', digest: d(12) }], future, true), [{ repository: 'app', digest: d(12) }], 'a child of a tagged index stays');
       await put(index, manifest('app', d(14), { subject: d(12), tag: 'sig' }));
-      assert.equal(await index.deleteManifestIfUnreachable('app', d(14), future, true), false, 'tagged since it was listed');
+      assert.deepEqual(await index.deleteManifestsIfUnreachable([{ repository: 'app', digest: d(14) }], future, true), [], 'tagged since it was listed');
     });
 
     it('lists tags with their times, newest first', async () => {

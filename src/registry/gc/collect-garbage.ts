@@ -30,10 +30,14 @@
  * Storage links (the reference layout) follow the index: after removing one, the collector checks whether
  * a client re-created it in the meantime and, if so, writes it back.
  *
+ * Each step works in batches: one index transaction per batch of manifests, links or blobs (a commit per
+ * item was most of the cost at scale), and the batch's file operations run a few at a time.
+ *
  * A dry run changes nothing and reports what a real run would delete, including the blobs that only the
  * untagged manifests of step 1 hold (asked of the index as "live, if those manifests were gone").
  */
-import { parseDigest } from '../model/digest.ts';
+import { parseDigest, type Digest } from '../model/digest.ts';
+import { mapConcurrently } from '../map-concurrently.ts';
 import type { MetadataIndex, RegistryStorage } from '../ports.ts';
 import { parseManifest } from '../manifests/parse-manifest.ts';
 
@@ -66,23 +70,24 @@ export async function collectGarbage(storage: RegistryStorage, index: MetadataIn
   const doomed: Array<{ repository: string; digest: string }> = [];
   if (options.deleteUntagged) {
     const storageTags = new Map<string, Set<string>>();
-    for (const { repository, digest } of await index.unreachableManifests(cutoff, options.keepReferrers)) {
-      if (!storageTags.has(repository)) storageTags.set(repository, new Set((await storage.listTags(repository)).map((t) => t.digest.value)));
-      if (storageTags.get(repository)!.has(digest)) continue; // tagged in storage: the index is behind, keep it
-      if (options.dryRun || (await index.deleteManifestIfUnreachable(repository, digest, cutoff, options.keepReferrers))) {
-        report.manifestsDeleted.push({ repository, digest });
-        doomed.push({ repository, digest });
-        if (!options.dryRun) await unlinkRevision(storage, index, repository, digest);
-      }
+    const candidates: Array<{ repository: string; digest: string }> = [];
+    for (const item of await index.unreachableManifests(cutoff, options.keepReferrers)) {
+      if (!storageTags.has(item.repository)) storageTags.set(item.repository, new Set((await storage.listTags(item.repository)).map((t) => t.digest.value)));
+      if (!storageTags.get(item.repository)!.has(item.digest)) candidates.push(item); // tagged in storage: the index is behind, keep it
+    }
+    for (const batch of batches(candidates)) {
+      const deleted = options.dryRun ? batch : await index.deleteManifestsIfUnreachable(batch, cutoff, options.keepReferrers);
+      report.manifestsDeleted.push(...deleted);
+      doomed.push(...deleted);
+      if (!options.dryRun) await mapConcurrently(deleted, ({ repository, digest }) => unlinkRevision(storage, index, repository, digest), FILE_CONCURRENCY);
       options.onProgress?.('manifests', report.manifestsDeleted.length);
     }
   }
 
-  for (const { repository, digest } of await index.unusedLayerLinks(cutoff)) {
-    if (options.dryRun || (await index.removeLayerLinkIfUnused(repository, digest, cutoff))) {
-      report.layerLinksRemoved += 1;
-      if (!options.dryRun) await unlinkLayer(storage, index, repository, digest);
-    }
+  for (const batch of batches(await index.unusedLayerLinks(cutoff))) {
+    const removed = options.dryRun ? batch : await index.removeLayerLinksIfUnused(batch, cutoff);
+    report.layerLinksRemoved += removed.length;
+    if (!options.dryRun) await mapConcurrently(removed, ({ repository, digest }) => unlinkLayer(storage, index, repository, digest), FILE_CONCURRENCY);
     options.onProgress?.('links', report.layerLinksRemoved);
   }
 
@@ -90,6 +95,28 @@ export async function collectGarbage(storage: RegistryStorage, index: MetadataIn
   // Dry run: blobs that the manifests of step 1 reference, to be asked about as if those were gone.
   const doomedRefs = options.dryRun ? await referencedBy(storage, doomed) : new Set<string>();
   let seen = 0;
+  let pending: Array<{ digest: Digest; size: number }> = [];
+  const deletePending = async (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return;
+    const marked = await index.beginBlobDeletions(batch.map((b) => b.digest.value), cutoff);
+    report.blobsKept += batch.length - marked.size;
+    const doomedBlobs = batch.filter((b) => marked.has(b.digest.value));
+    try {
+      await mapConcurrently(
+        doomedBlobs,
+        async (blob) => {
+          await storage.deleteBlob(blob.digest);
+          for (const repository of marked.get(blob.digest.value)!) await storage.unlinkLayer(repository, blob.digest);
+          record(report, blob.digest.value, blob.size);
+        },
+        FILE_CONCURRENCY,
+      );
+    } finally {
+      await index.endBlobDeletions(doomedBlobs.map((b) => b.digest.value));
+    }
+  };
   for await (const blob of storage.listBlobs()) {
     seen += 1;
     if (seen % 1000 === 0) options.onProgress?.('blobs', seen);
@@ -108,21 +135,23 @@ export async function collectGarbage(storage: RegistryStorage, index: MetadataIn
       record(report, blob.digest.value, blob.size);
       continue;
     }
-    const linkedIn = await index.beginBlobDeletion(blob.digest.value, cutoff);
-    if (linkedIn === undefined) {
-      report.blobsKept += 1;
-      continue;
-    }
-    try {
-      await storage.deleteBlob(blob.digest);
-      for (const repository of linkedIn) await storage.unlinkLayer(repository, blob.digest);
-      record(report, blob.digest.value, blob.size);
-    } finally {
-      await index.endBlobDeletion(blob.digest.value);
-    }
+    pending.push(blob);
+    if (pending.length >= BATCH) await deletePending();
   }
+  await deletePending();
   report.durationMs = Date.now() - started;
   return report;
+}
+
+/** Items per index transaction: large enough to amortise a commit, small enough not to hold up pushes. */
+const BATCH = 200;
+/** File operations in flight at once (the filesystem serves them from a small thread pool). */
+const FILE_CONCURRENCY = 8;
+
+function batches<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += BATCH) out.push(items.slice(i, i + BATCH));
+  return out;
 }
 
 /**
