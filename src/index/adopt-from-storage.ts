@@ -8,7 +8,7 @@
  * What another writer changes or deletes while Pier runs is taken in at the next start-up check
  * (reconcile.ts); see docs/operations.md.
  */
-import type { ManifestRecord, MetadataIndex, RegistryStorage } from '../registry/ports.ts';
+import type { ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, RegistryStorage } from '../registry/ports.ts';
 import { parseDigest, type Digest } from '../registry/model/digest.ts';
 import type { Logger } from '../observability/logger.ts';
 import { manifestRecord } from './rebuild.ts';
@@ -19,6 +19,7 @@ export function adoptingFromStorage(index: MetadataIndex, storage: RegistryStora
     resolveTag: (repository, tag) => adopter.resolveTag(repository, tag),
     getManifest: (repository, digest) => adopter.getManifest(repository, digest),
     repositoryBlobSize: (repository, digest) => adopter.repositoryBlobSize(repository, digest),
+    putManifest: (write, options) => adopter.putManifest(write, options),
   };
   return new Proxy(index, {
     get(target, property, receiver) {
@@ -61,6 +62,18 @@ class Adopter {
     if (size === undefined || (await this.index.addBlob(repository, digest, size)) !== 'linked') return undefined;
     this.logger?.info({ repository, digest }, 'adopted a blob link found in storage');
     return size;
+  }
+
+  /** A manifest whose blobs another writer linked (its client pushed the blobs there): adopt them, retry once. */
+  async putManifest(write: ManifestWrite, options?: { trustReferences?: boolean }): Promise<PutManifestResult> {
+    const result = await this.index.putManifest(write, options);
+    if (result.kind !== 'missing') return result;
+    let adopted = 0;
+    for (const digest of result.digests) {
+      if (write.blobs.includes(digest) && (await this.repositoryBlobSize(write.repository, digest)) !== undefined) adopted += 1;
+      else if (write.children.includes(digest) && (await this.getManifest(write.repository, digest))) adopted += 1;
+    }
+    return adopted > 0 ? this.index.putManifest(write, options) : result;
   }
 
   /** Records a manifest revision found in storage (and the tag on it), with the layer links it uses. */

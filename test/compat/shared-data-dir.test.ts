@@ -4,7 +4,8 @@
  * a new image, moves a tag and deletes manifests by digest and by tag (resolved to the digest, as clients
  * do: 2.8 has no tag DELETE); the reference stops; the restarted Pier must serve exactly the reference's
  * final state, and `pier gc --delete-untagged` afterwards must keep every blob of every tagged image. Then
- * both run at once and an image the reference pushes is served by Pier at once (adopt-on-miss).
+ * both run at once: an image the reference pushes is served by Pier at once, and a manifest pushed to Pier
+ * whose blobs went to the reference is accepted (adopt-on-miss).
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -156,5 +157,11 @@ describe('a data directory shared with the reference registry (docker-registry 2
     await pullIdentical(pier.url, 'later', 'one', f);
     const byDigest = await fetch(`${pier.url}/v2/later/manifests/${f.digest}`, { method: 'HEAD', headers: { Accept: ACCEPT } });
     assert.equal(byDigest.status, 200);
+    // A push split between the two (a load balancer in front of both): blobs to the reference, manifest to Pier.
+    const split = img(2);
+    for (const blob of split.blobs) await pushBlob(reference.url, 'split/app', blob.data);
+    const put = await fetch(`${pier.url}/v2/split/app/manifests/v1`, { method: 'PUT', headers: { 'Content-Type': split.mediaType }, body: asBody(split.manifest) });
+    assert.equal(put.status, 201, await put.text());
+    await pullIdentical(reference.url, 'split/app', 'v1', split);
   });
 });
