@@ -6,9 +6,11 @@
  * when it last read that repository, and only repositories whose fingerprint differs are read again.
  * Repositories the index knows but storage no longer has are forgotten.
  *
- * Safe while Pier serves (e.g. `pier gc` next to `pier serve`): a running Pier writes the index before
- * storage, so storage can only contradict index rows older than its own newest change in the repository
- * (the fingerprint's `changedAt`); younger rows are left alone.
+ * Safe while Pier serves (e.g. `pier gc` next to `pier serve`, or a second `pier serve`): a running Pier
+ * writes the index before storage, so storage may contradict only index rows older than both its own
+ * newest change in the repository (the fingerprint's `changedAt`) and the last few seconds (a push of
+ * another process may be between its index write and its storage write right now); other rows are left
+ * alone. Anything left stale that way is corrected at the next check, and the GC grace period covers it.
  * A repository Pier itself wrote to since the last check also shows as changed and is read again:
  * the cost of a check is the fingerprints plus the repositories written since the last one.
  */
@@ -16,6 +18,9 @@ import type { MetadataIndex, RegistryStorage } from '../registry/ports.ts';
 import type { Logger } from '../observability/logger.ts';
 import { mapConcurrently } from '../registry/map-concurrently.ts';
 import { emptyReport, readRepository, type RebuildReport } from './rebuild.ts';
+
+/** Longer than any gap between a push's index write and its storage write. */
+const IN_FLIGHT_MS = 5_000;
 
 export interface ReconcileReport {
   repositories: number;
@@ -40,7 +45,8 @@ export async function reconcileIndex(storage: RegistryStorage, index: MetadataIn
     changed,
     async ({ repository, fingerprint, changedAt }) => {
       const content = await readRepository(storage, repository, report.read);
-      await index.importRepository(repository, content, { replaceOlderThan: new Date(changedAt.getTime() + 1), fingerprint });
+      const replaceOlderThan = new Date(Math.min(changedAt.getTime() + 1, now.getTime() - IN_FLIGHT_MS));
+      await index.importRepository(repository, content, { replaceOlderThan, fingerprint });
       report.changed.push(repository);
     },
     4,
@@ -49,8 +55,8 @@ export async function reconcileIndex(storage: RegistryStorage, index: MetadataIn
   const present = new Set(repositories);
   for (const repository of await allIndexedRepositories(index)) {
     if (present.has(repository)) continue;
-    // Gone from storage: nothing a running Pier writes first to the index lives in a repository storage lacks.
-    await index.importRepository(repository, { blobs: [], manifests: [], tags: [] }, { replaceOlderThan: now });
+    // Gone from storage: a running Pier's push of a first manifest reaches storage (its upload) first.
+    await index.importRepository(repository, { blobs: [], manifests: [], tags: [] }, { replaceOlderThan: new Date(now.getTime() - IN_FLIGHT_MS) });
     report.forgotten.push(repository);
   }
   report.durationMs = Date.now() - started;
