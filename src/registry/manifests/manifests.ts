@@ -102,6 +102,8 @@ export class Manifests {
       this.immutability.check(repository, reference.tag, 'deleted');
       if (!(await this.ctx.index.deleteTag(repository, reference.tag))) throw unknownManifest(repository, reference);
       await this.ctx.storage.removeTag(repository, reference.tag);
+      // A lookup may have adopted the tag from storage in between (index/adopt-from-storage.ts).
+      await this.ctx.index.deleteTag(repository, reference.tag);
       return;
     }
     for (const record of await this.ctx.index.tagRecords(repository)) {
@@ -111,6 +113,7 @@ export class Manifests {
     if (tags === undefined) throw unknownManifest(repository, reference);
     await this.ctx.storage.unlinkRevision(repository, reference.digest);
     for (const tag of tags) await this.ctx.storage.removeTag(repository, tag);
+    await this.ctx.index.deleteManifest(repository, reference.digest.value); // as above: adopted in between
   }
 
   private verifyDigest(body: Buffer, reference: Reference): Digest {
