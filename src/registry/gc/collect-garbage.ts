@@ -144,7 +144,7 @@ export async function collectGarbage(storage: RegistryStorage, index: MetadataIn
 }
 
 /** Items per index transaction: large enough to amortise a commit, small enough not to hold up pushes. */
-const BATCH = 200;
+const BATCH = 50;
 /** File operations in flight at once (the filesystem serves them from a small thread pool). */
 const FILE_CONCURRENCY = 8;
 
