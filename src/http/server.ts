@@ -129,7 +129,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
     }
     // Answered before the body was read (e.g. a full disk mid-upload): the rest of the body must not be
     // taken for the next request on this connection.
-    if (!req.complete) res.shouldKeepAlive = false;
+    if (!req.complete && hasBody(req)) res.shouldKeepAlive = false;
     sendError(res, error, hintHeaders(error));
   }
 }
@@ -167,6 +167,11 @@ function hintHeaders(error: unknown): Record<string, string> {
   if (typeof error.hints.challenge === 'string') headers['WWW-Authenticate'] = error.hints.challenge;
   if (typeof error.hints.retryAfter === 'number') headers['Retry-After'] = String(error.hints.retryAfter);
   return headers;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /** A full disk's log line names the file system (storage/filesystem/storage-full.ts). */
