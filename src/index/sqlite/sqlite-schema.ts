@@ -31,13 +31,13 @@ CREATE TABLE IF NOT EXISTS api_tokens (
  *
  * upload_write_locks: who is writing to an upload session right now (processes sharing the data
  * directory take turns). Each row names its holder (lock-holder.ts) so that a lock dies with its process.
- * It replaces the first layout's `upload_locks`, whose rows had only a lease (the rows are transient).
+ * It replaces the first layout's `upload_locks` (rows with only a lease), which is left in place for an
+ * older Pier still running on the same data directory during an upgrade.
  *
  * storage_fingerprints: per repository, the storage fingerprint (RegistryStorage.repositoryFingerprint)
  * as it was when the index last read that repository; start-up reconciliation compares it with storage.
  */
 export const ADDED_TABLES = `
-DROP TABLE IF EXISTS upload_locks;
 CREATE TABLE IF NOT EXISTS upload_write_locks (
   id TEXT PRIMARY KEY,
   owner TEXT NOT NULL,
