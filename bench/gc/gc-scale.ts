@@ -66,16 +66,17 @@ async function populate(dataDir: string): Promise<void> {
   await opened.close();
 }
 
-async function pushLatencies(url: string, count: number): Promise<number[]> {
+/** `count` pushes; with `until`, as many as fit until it says stop (the pushes made while GC runs). */
+async function pushLatencies(url: string, count: number, until?: () => boolean, tagPrefix = 'p'): Promise<number[]> {
   const latencies: number[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; until ? !until() : i < count; i++) {
     const img = image();
     const t0 = process.hrtime.bigint();
     for (const blob of img.blobs) {
       const res = await fetch(`${url}/v2/push/app/blobs/uploads/?digest=${sha(blob)}`, { method: 'POST', body: new Uint8Array(blob) });
       await res.arrayBuffer();
     }
-    const res = await fetch(`${url}/v2/push/app/manifests/p${i}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: new Uint8Array(img.manifest) });
+    const res = await fetch(`${url}/v2/push/app/manifests/${tagPrefix}${i}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: new Uint8Array(img.manifest) });
     await res.arrayBuffer();
     if (res.status !== 201) throw new Error(`push failed: ${res.status}`);
     latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -114,8 +115,9 @@ try {
   const server = await startServer({ dataDir, listen: { host: '127.0.0.1', port: 0 }, logger: createLogger('silent') });
   const url = `http://127.0.0.1:${server.port}`;
   const quiet = await pushLatencies(url, PUSHES);
-  const gcRun = runGc(dataDir);
-  const during = await pushLatencies(url, PUSHES);
+  let gcDone = false;
+  const gcRun = runGc(dataDir).finally(() => (gcDone = true));
+  const during = await pushLatencies(url, PUSHES, () => gcDone, 'd'); // only pushes made while GC runs
   const gc = await gcRun;
   await server.close();
   const result = {

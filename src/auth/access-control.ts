@@ -17,6 +17,7 @@
  * Failed logins go through the login limiter; passwords and tokens are never logged.
  */
 import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { PierConfig } from '../config/schema.ts';
 import { AccessPolicy } from './policy.ts';
 import { Htpasswd, type HtpasswdOptions } from './htpasswd.ts';
@@ -82,15 +83,17 @@ export class AccessControl {
     token: TokenSettings | undefined,
     /** API tokens, when Pier keeps them (always in `pier serve`). */
     readonly apiTokens: ApiTokens | undefined,
+    private readonly metrics?: Pick<Metrics, 'loginsThrottled'>,
   ) {
     this.policy = new AccessPolicy(config.access.policy);
     this.htpasswd = htpasswd;
-    this.limiter = new LoginLimiter(config.access.loginlimit.maxfailures, config.access.loginlimit.window);
+    const limits = config.access.loginlimit;
+    this.limiter = new LoginLimiter({ maxFailures: limits.maxfailures, addressMaxFailures: limits.addressmaxfailures, windowMs: limits.window });
     this.token = token;
     this.basicRealm = config.auth.htpasswd?.realm ?? 'Registry Realm';
   }
 
-  static async create(config: AccessConfig, logger: Logger, apiTokens?: ApiTokens): Promise<AccessControl> {
+  static async create(config: AccessConfig, logger: Logger, apiTokens?: ApiTokens, metrics?: Pick<Metrics, 'loginsThrottled'>): Promise<AccessControl> {
     const { htpasswd: htpasswdConfig, token: tokenConfig } = config.auth;
     let htpasswd: Htpasswd | undefined;
     if (htpasswdConfig) {
@@ -130,19 +133,25 @@ export class AccessControl {
         ...(issuer ? { tokenIssuer: issuer, endpointPath: new URL(tokenConfig.realm).pathname } : {}),
       };
     }
-    return new AccessControl(config, logger, htpasswd, token, apiTokens);
+    return new AccessControl(config, logger, htpasswd, token, apiTokens, metrics);
+  }
+
+  /** The answer for an attempt the login limits throttle (logged and counted), or undefined. */
+  private throttled(user: string, address: string | undefined): { ok: false; reason: 'limited'; retryAfterSeconds: number } | undefined {
+    const decision = this.limiter.check(user, address);
+    if (decision.allowed) return undefined;
+    this.logger.warn({ user, address, limit: decision.limit, retryAfterSeconds: decision.retryAfterSeconds }, 'login throttled: too many failed attempts');
+    this.metrics?.loginsThrottled.inc({ limit: decision.limit });
+    return { ok: false, reason: 'limited', retryAfterSeconds: decision.retryAfterSeconds };
   }
 
   /** Checks a user's password, within the login limits. */
   async checkPassword(user: string, password: string, address: string | undefined): Promise<PasswordCheck> {
     if (!this.htpasswd) return { ok: false, reason: 'invalid' };
-    const limit = this.limiter.check(user, address);
-    if (!limit.allowed) {
-      this.logger.warn({ user, address }, 'login refused: too many failed attempts');
-      return { ok: false, reason: 'limited', retryAfterSeconds: limit.retryAfterSeconds };
-    }
+    const limited = this.throttled(user, address);
+    if (limited) return limited;
     if (await this.htpasswd.verify(user, password)) {
-      this.limiter.recordSuccess(user);
+      this.limiter.recordSuccess(user, address);
       return { ok: true };
     }
     this.limiter.recordFailure(user, address);
@@ -160,14 +169,11 @@ export class AccessControl {
       const check = await this.checkPassword(user, password, address);
       return check.ok ? { ok: true, user } : check;
     }
-    const limit = this.limiter.check(user, address);
-    if (!limit.allowed) {
-      this.logger.warn({ user, address }, 'login refused: too many failed attempts');
-      return { ok: false, reason: 'limited', retryAfterSeconds: limit.retryAfterSeconds };
-    }
+    const limited = this.throttled(user, address);
+    if (limited) return limited;
     const check = await this.apiTokens.verify(password);
     if (check.ok && this.htpasswd.has(check.token.user)) {
-      this.limiter.recordSuccess(user);
+      this.limiter.recordSuccess(user, address);
       return { ok: true, user: check.token.user, apiToken: check.token };
     }
     this.limiter.recordFailure(user, address);
@@ -274,8 +280,8 @@ export class AccessControl {
   }
 }
 
-export function createAccessControl(config: AccessConfig, logger: Logger, apiTokens?: ApiTokens): Promise<AccessControl> {
-  return AccessControl.create(config, logger, apiTokens);
+export function createAccessControl(config: AccessConfig, logger: Logger, apiTokens?: ApiTokens, metrics?: Pick<Metrics, 'loginsThrottled'>): Promise<AccessControl> {
+  return AccessControl.create(config, logger, apiTokens, metrics);
 }
 
 function quote(value: string): string {

@@ -1,16 +1,30 @@
 /**
- * Limits failed logins, per account and per client address (config `access.loginlimit`, Pier-only): after
- * `maxFailures` failures within `windowMs`, further attempts for that account — or from that address — are
- * refused without checking the password until the oldest failure leaves the window. Refusing before the
- * check matters: otherwise a correct guess would still be recognisable during the lockout.
+ * Throttles password guessing without letting anyone lock a user out (config `access.loginlimit`,
+ * Pier-only). Failures are counted per (account, client address) pair and, at a much higher threshold,
+ * per client address:
  *
- * A success clears the account's failures (not the address's). Memory is bounded: keys are forgotten once
- * their failures are older than the window, and the tables are capped.
+ *   - `maxFailures` failures of one account from one address within `windowMs` throttle that pair only:
+ *     the same account from any other address, and other accounts from the same address, are served.
+ *     So knowing a user name does not let anyone lock that user out, and one CI job with a stale secret
+ *     does not lock out the other jobs behind the same NAT address.
+ *   - `addressMaxFailures` failures from one address (any accounts) throttle that address: a guesser
+ *     spraying many user names from one place.
+ *
+ * A throttled attempt is answered 429 with Retry-After (the moment the oldest counted failure leaves the
+ * window), without checking the password: otherwise a correct guess would still be recognisable. A
+ * success clears the pair's failures. A limit of 0 is off. Memory is bounded: keys are forgotten once
+ * their failures are older than the window, and the table is capped.
  */
-export interface LimitDecision {
-  allowed: boolean;
-  /** Seconds until an attempt may be made again (when not allowed). */
-  retryAfterSeconds: number;
+export type LimitName = 'account-address' | 'address';
+
+export type LimitDecision = { allowed: true; retryAfterSeconds: 0 } | { allowed: false; retryAfterSeconds: number; limit: LimitName };
+
+export interface LoginLimits {
+  /** Failures of one account from one address within the window; 0: no limit. */
+  maxFailures: number;
+  /** Failures from one address, all accounts together, within the window; 0: no limit. */
+  addressMaxFailures: number;
+  windowMs: number;
 }
 
 const MAX_KEYS = 100_000;
@@ -19,50 +33,57 @@ export class LoginLimiter {
   private readonly failures = new Map<string, number[]>();
 
   constructor(
-    private readonly maxFailures: number,
-    private readonly windowMs: number,
+    private readonly limits: LoginLimits,
     private readonly now: () => number = Date.now,
   ) {}
 
   /** Whether an attempt for `account` from `address` may be checked now. */
   check(account: string | undefined, address: string | undefined): LimitDecision {
     let wait = 0;
-    for (const key of this.keys(account, address)) wait = Math.max(wait, this.waitFor(key));
-    return wait > 0 ? { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) } : { allowed: true, retryAfterSeconds: 0 };
+    let limit: LimitName = 'account-address';
+    for (const { key, max, name } of this.keys(account, address)) {
+      const w = this.waitFor(key, max);
+      if (w > wait) [wait, limit] = [w, name];
+    }
+    return wait > 0 ? { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)), limit } : { allowed: true, retryAfterSeconds: 0 };
   }
 
   recordFailure(account: string | undefined, address: string | undefined): void {
     const now = this.now();
     if (this.failures.size > MAX_KEYS) this.sweep(now);
-    for (const key of this.keys(account, address)) {
+    for (const { key, max } of this.keys(account, address)) {
       const list = this.recent(key, now);
       list.push(now);
-      if (list.length > this.maxFailures) list.splice(0, list.length - this.maxFailures);
+      if (list.length > max) list.splice(0, list.length - max);
       this.failures.set(key, list);
     }
   }
 
-  recordSuccess(account: string | undefined): void {
-    if (account !== undefined) this.failures.delete(`user\u0000${account}`);
+  recordSuccess(account: string | undefined, address: string | undefined): void {
+    const pair = this.keys(account, address).find((k) => k.name === 'account-address');
+    if (pair) this.failures.delete(pair.key);
   }
 
-  private keys(account: string | undefined, address: string | undefined): string[] {
-    const keys: string[] = [];
-    if (account !== undefined && account !== '') keys.push(`user\u0000${account}`);
-    if (address !== undefined && address !== '') keys.push(`addr\u0000${address}`);
+  private keys(account: string | undefined, address: string | undefined): Array<{ key: string; max: number; name: LimitName }> {
+    const keys: Array<{ key: string; max: number; name: LimitName }> = [];
+    const addr = address ?? '';
+    if (this.limits.maxFailures > 0 && account !== undefined && account !== '') {
+      keys.push({ key: `pair\u0000${account}\u0000${addr}`, max: this.limits.maxFailures, name: 'account-address' });
+    }
+    if (this.limits.addressMaxFailures > 0 && addr !== '') keys.push({ key: `addr\u0000${addr}`, max: this.limits.addressMaxFailures, name: 'address' });
     return keys;
   }
 
   private recent(key: string, now: number): number[] {
-    return (this.failures.get(key) ?? []).filter((t) => now - t < this.windowMs);
+    return (this.failures.get(key) ?? []).filter((t) => now - t < this.limits.windowMs);
   }
 
-  private waitFor(key: string): number {
+  private waitFor(key: string, max: number): number {
     const now = this.now();
     const list = this.recent(key, now);
     if (list.length === 0) this.failures.delete(key);
-    if (list.length < this.maxFailures) return 0;
-    return list[list.length - this.maxFailures]! + this.windowMs - now;
+    if (list.length < max) return 0;
+    return list[list.length - max]! + this.limits.windowMs - now;
   }
 
   private sweep(now: number): void {

@@ -411,7 +411,8 @@ export const configSchema = section({
   // Pier-only: who may do what, and limits on failed logins.
   access: section({
     loginlimit: section({
-      maxfailures: int(1).default(5),
+      maxfailures: int(0).default(5),
+      addressmaxfailures: int(0).default(100),
       window: duration().default(60_000),
     }),
     policy: section({

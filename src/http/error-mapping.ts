@@ -31,6 +31,7 @@ export const ERROR_STATUS: Record<ErrorCode, WireError> = {
   PAGINATION_NUMBER_INVALID: { status: 400 },
   MANIFEST_TOO_LARGE: { status: 413, wire: 'MANIFEST_INVALID' },
   UNAVAILABLE: { status: 503 },
+  STORAGE_FULL: { status: 507, wire: 'UNKNOWN' },
 };
 
 export interface ErrorResponse {

@@ -15,6 +15,7 @@ import { matchRoute } from './route-table.ts';
 import { sendError } from './error-mapping.ts';
 import { uploadRange } from './routes/uploads.ts';
 import { reply, replyJson } from './exchange.ts';
+import { answerClientErrors } from './client-errors.ts';
 import type { RequestGate } from './request-gate.ts';
 import type { AdminHandler } from './admin/admin-api.ts';
 import type { BuildHooks } from './builds/build-hooks.ts';
@@ -46,6 +47,7 @@ export const IDLE_SOCKET_TIMEOUT_MS = 5 * 60_000;
 export function createHttpServer(options: HttpServerOptions): Server {
   const server = createServer(SERVER_OPTIONS, createRequestListener(options));
   server.timeout = IDLE_SOCKET_TIMEOUT_MS;
+  answerClientErrors(server);
   return server;
 }
 
@@ -83,7 +85,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
     metrics.bytesReceived.inc({ route: routeId }, Math.max(0, now.read - previous.read));
     metrics.bytesSent.inc({ route: routeId }, Math.max(0, now.written - previous.written));
     const entry = { requestId, method, route: routeId, status, durationMs: Math.round(seconds * 1e5) / 100 };
-    if (status >= 500 && status !== 499) logger.error({ ...entry, err: failure }, 'request failed');
+    if (status === 507) metrics.storageFull.inc();
+    if (status >= 500 && status !== 499) logger.error({ ...entry, err: failure, ...storageFullDetail(failure) }, 'request failed');
     else logger.info(entry, 'request');
   });
 
@@ -129,11 +132,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
     const handler = gate ? ((await gate.authorize(exchange, routeId, method)) ?? match.handler) : match.handler;
     await handler(exchange);
   } catch (error) {
-    if (!RegistryError.is(error)) failure = error;
+    if (!RegistryError.is(error) || error.code === 'STORAGE_FULL') failure = error;
     if (isClientGone(error, res)) {
       res.destroy();
       return;
     }
+    // Answered before the body was read (e.g. a full disk mid-upload): the rest of the body must not be
+    // taken for the next request on this connection.
+    if (!req.complete && hasBody(req)) res.shouldKeepAlive = false;
     sendError(res, error, hintHeaders(error));
   }
 }
@@ -173,6 +179,17 @@ function hintHeaders(error: unknown): Record<string, string> {
   if (typeof error.hints.challenge === 'string') headers['WWW-Authenticate'] = error.hints.challenge;
   if (typeof error.hints.retryAfter === 'number') headers['Retry-After'] = String(error.hints.retryAfter);
   return headers;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** A full disk's log line names the file system (storage/filesystem/storage-full.ts). */
+function storageFullDetail(error: unknown): Record<string, string> {
+  const describe = (error as { describe?: unknown } | undefined)?.describe;
+  return RegistryError.is(error) && error.code === 'STORAGE_FULL' && typeof describe === 'function' ? { storage: String(describe.call(error)) } : {};
 }
 
 function isClientGone(error: unknown, res: ServerResponse): boolean {

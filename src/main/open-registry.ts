@@ -1,7 +1,8 @@
 /**
  * The composition root: the only place that knows every concrete class. Builds the storage driver, the
  * metadata index and the registry from plain options, and builds a brand-new index from storage so an
- * existing data directory (Pier's or the reference registry's) is served at once.
+ * existing data directory (Pier's or the reference registry's) is served at once; an existing index is
+ * first brought up to date with whatever another writer changed in storage meanwhile.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { DriverRegistryStorage } from '../storage/registry-storage.ts';
 import type { StorageDriver } from '../storage/contract.ts';
 import { defaultSqliteFile, openIndexBackend, type IndexBackend, type IndexSettings } from './open-index.ts';
 import { rebuildIndex } from '../index/rebuild.ts';
+import { reconcileIndex } from '../index/reconcile.ts';
+import { adoptingFromStorage } from '../index/adopt-from-storage.ts';
 import { Registry } from '../registry/registry.ts';
 import { DEFAULT_REGISTRY_OPTIONS, type RegistryOptions } from '../registry/context.ts';
 import type { MetadataIndex } from '../registry/ports.ts';
@@ -74,10 +77,12 @@ export async function openRegistry({ dataDir, storage: selection, redirect, logg
     : backend.index;
   const storage = new DriverRegistryStorage(driver, redirect && opened.presign ? { presign: opened.presign } : {});
   try {
-    await backend.buildIfNew(async () => {
+    const built = await backend.buildIfNew(async () => {
       const report = await rebuildIndex(storage, index, logger);
       if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
     });
+    // Storage may have been written by another registry (registry:2) since the index last read it.
+    if (!built) await reconcileIndex(storage, index, logger);
   } catch (error) {
     await backend.close();
     opened.close();
@@ -89,7 +94,7 @@ export async function openRegistry({ dataDir, storage: selection, redirect, logg
   const registry = new Registry(
     {
       storage,
-      index: decorateIndex ? decorateIndex(index) : index,
+      index: decorateIndex ? decorateIndex(adoptingFromStorage(index, storage, logger)) : adoptingFromStorage(index, storage, logger),
       clock: { now: () => new Date() },
       options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
     },

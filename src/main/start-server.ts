@@ -115,7 +115,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
     // Authentication code (token signing and verification, bcrypt) is loaded only when it is configured.
-    accessControl = options.access ? await (await import('../auth/access-control.ts')).createAccessControl(options.access, options.logger, apiTokens) : undefined;
+    accessControl = options.access ? await (await import('../auth/access-control.ts')).createAccessControl(options.access, options.logger, apiTokens, metrics) : undefined;
     const gateOptions: GateOptions = {
       logger: options.logger,
       ...(options.headers ? { headers: options.headers } : {}),

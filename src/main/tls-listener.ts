@@ -8,6 +8,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { answerClientErrors } from '../http/client-errors.ts';
 import { createRequestListener, IDLE_SOCKET_TIMEOUT_MS, SERVER_OPTIONS, type HttpServerOptions } from '../http/server.ts';
 import type { TlsSettings } from '../config/serve-settings.ts';
 
@@ -44,6 +45,7 @@ export function tlsListener(settings: TlsSettings, httpOptions: HttpServerOption
   if (!settings.http2) {
     const server = createHttpsServer({ ...tlsOptions, ...SERVER_OPTIONS }, requestListener);
     server.timeout = IDLE_SOCKET_TIMEOUT_MS;
+    answerClientErrors(server);
     return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
   }
 

@@ -74,6 +74,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly loginsThrottled = new Counter({
+    name: 'pier_login_throttled_total',
+    help: 'Login attempts refused with 429 by the failed-login limits, by limit (account-address, address)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly storageFull = new Counter({
+    name: 'pier_storage_full_total',
+    help: 'Writes refused because the storage was full (507)',
+    registers: [this.registry],
+  });
+
   /** What a scrape of /metrics gets; a worker of a pool replaces it with the whole pool's aggregate. */
   exposition: () => Promise<{ contentType: string; text: string }> = async () => ({ contentType: this.registry.contentType, text: await this.registry.metrics() });
 

@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'MANIFEST_TOO_LARGE',
   /** A pull-through cache's upstream failed, timed out or is unreachable, and nothing is cached. */
   'UNAVAILABLE',
+  'STORAGE_FULL',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -56,6 +56,18 @@ export interface RegistryStorage {
   listLayers(repository: string): Promise<Digest[]>;
   /** A short-lived URL that serves the blob's bytes straight from the store, when storage can make one. */
   blobUrl?(digest: Digest, method: 'GET' | 'HEAD'): Promise<string | undefined>;
+
+  // Single lookups, for adopting what another writer (the reference registry) put in storage.
+  /** The digest a tag points to in storage, or undefined. */
+  readTag(repository: string, tag: string): Promise<Digest | undefined>;
+  hasRevision(repository: string, digest: Digest): Promise<boolean>;
+  hasLayer(repository: string, digest: Digest): Promise<boolean>;
+  /**
+   * A token that changes whenever the repository's tags, manifest revisions or layer links change in
+   * storage, whoever writes them, and costs far less than reading them (stats and listings, no content);
+   * with the time of the newest change it saw.
+   */
+  repositoryFingerprint(repository: string): Promise<{ fingerprint: string; changedAt: Date }>;
 }
 
 export interface ManifestRecord {
@@ -82,7 +94,9 @@ export type PutManifestResult =
   /** Referenced blobs or child manifests that are not (or no longer) in the repository. */
   | { kind: 'missing'; digests: string[] }
   /** A garbage collection is deleting this manifest's bytes right now: store them again, then retry. */
-  | { kind: 'deleting' };
+  | { kind: 'deleting' }
+  /** `tagImmutable` was set and the tag already points at another manifest (`current`); nothing changed. */
+  | { kind: 'immutable'; current: string };
 
 /** A quota scope: one repository, or every repository under a namespace (first path component). */
 export type UsageScope = { repository: string } | { namespace: string };
@@ -105,6 +119,23 @@ export interface ManifestWrite {
   artifactType?: string;
   annotations?: Record<string, string>;
   tag?: string;
+  /**
+   * The tag may be created but never moved: checked inside the transaction that would move it, so two
+   * concurrent first pushes of one immutable tag cannot both succeed.
+   */
+  tagImmutable?: boolean;
+}
+
+/** A repository as found in storage. */
+export interface RepositoryContent {
+  blobs: Array<{ digest: string; size: number }>;
+  manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>;
+  tags: Array<{ tag: string; digest: string }>;
+}
+
+export interface ImportOptions {
+  replaceOlderThan?: Date;
+  fingerprint?: string;
 }
 
 /**
@@ -152,37 +183,52 @@ export interface MetadataIndex {
   // Garbage collection (registry/gc). `cutoff`: anything pushed or linked after it is within the grace period.
   /** Manifests reachable from no tag (through index children, and referrers when `keepReferrers`), pushed before cutoff. */
   unreachableManifests(cutoff: Date, keepReferrers: boolean): Promise<Array<{ repository: string; digest: string }>>;
-  /** Deletes the manifest if it is still unreachable and still older than cutoff; true when deleted. */
-  deleteManifestIfUnreachable(repository: string, digest: string, cutoff: Date, keepReferrers: boolean): Promise<boolean>;
+  /**
+   * Deletes each manifest that is still unreachable and still older than cutoff; returns those deleted.
+   * The collector passes a batch at a time: one transaction per batch, not per manifest.
+   */
+  deleteManifestsIfUnreachable(manifests: Array<{ repository: string; digest: string }>, cutoff: Date, keepReferrers: boolean): Promise<Array<{ repository: string; digest: string }>>;
   /** Layer links that no manifest in their repository references, linked before cutoff. */
   unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>>;
-  /** Removes the layer link if still unused and still older than cutoff; true when removed. */
-  removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean>;
-  /** True when a manifest, a manifest reference, or a link younger than cutoff keeps these bytes. */
-  isBlobLive(digest: string, cutoff: Date): Promise<boolean>;
+  /** Removes each layer link that is still unused and still older than cutoff (a batch); returns those removed. */
+  removeLayerLinksIfUnused(links: Array<{ repository: string; digest: string }>, cutoff: Date): Promise<Array<{ repository: string; digest: string }>>;
   /**
-   * Starts deleting a blob's bytes: if it is not live, marks it as being deleted (so nobody links it until
-   * endBlobDeletion) and drops its remaining layer links, returning their repositories; undefined when
-   * the blob is live and must be kept.
+   * True when a manifest, a manifest reference, or a link younger than cutoff keeps these bytes.
+   * `ignoring`: answer as if these manifests (and their references) were gone (for a dry run).
    */
-  beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined>;
-  endBlobDeletion(digest: string): Promise<void>;
+  isBlobLive(digest: string, cutoff: Date, ignoring?: Array<{ repository: string; digest: string }>): Promise<boolean>;
+  /**
+   * Starts deleting blobs' bytes, a batch in one transaction: each blob that is not live is marked as
+   * being deleted (so nobody links it until endBlobDeletions) and loses its remaining layer links. Returns,
+   * for each blob marked, the repositories it was linked in; a blob left out is live and must be kept.
+   */
+  beginBlobDeletions(digests: string[], cutoff: Date): Promise<Map<string, string[]>>;
+  endBlobDeletions(digests: string[]): Promise<void>;
 
   /**
-   * Takes (or renews) the write lock of an upload session for `owner`, valid for `ttlMs`; false when
-   * another owner holds it. Serialises chunks across processes that share the data directory.
+   * Takes (or renews) the write lock of an upload session for `owner`; false when another owner holds it.
+   * Serialises chunks across processes that share the data directory.
+   *
+   * A lock must not outlive its holder: once the process that took it is gone (killed, crashed), another
+   * owner gets it at once, so a client can resume the session right after a restart. How a backend knows
+   * is its own business — SQLite records the holder's host, boot, process id and start time and checks
+   * them on the same host; a database with sessions (PostgreSQL) ties the lock to the holder's session.
+   * `ttlMs` is a lease, only the last resort for a holder the backend cannot check (another host).
    */
   lockUpload(id: string, owner: string, ttlMs: number): Promise<boolean>;
   unlockUpload(id: string, owner: string): Promise<void>;
 
   /**
-   * Records a whole repository found in storage in one transaction (rebuild): its layer links, manifests
-   * (references trusted as found) and tags (only those whose manifest is among `manifests`).
+   * Records a whole repository found in storage in one transaction (rebuild, reconciliation): its layer
+   * links, manifests (references trusted as found) and tags (only those whose manifest is among
+   * `manifests`). With `replaceOlderThan`, storage also wins over what the index holds from before that
+   * time: tags, manifests and links not in `content` are removed, tags are moved to storage's digest;
+   * rows written at or after it are left alone (a running Pier writes the index before storage), and a
+   * repository left with nothing is forgotten. `fingerprint` is stored for storageFingerprints().
    */
-  importRepository(
-    repository: string,
-    content: { blobs: Array<{ digest: string; size: number }>; manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>; tags: Array<{ tag: string; digest: string }> },
-  ): Promise<void>;
+  importRepository(repository: string, content: RepositoryContent, options?: ImportOptions): Promise<void>;
+  /** Per repository, the storage fingerprint recorded by the last importRepository that gave one. */
+  storageFingerprints(): Promise<Map<string, string>>;
 
   /** Removes everything; used before a rebuild. */
   clear(): Promise<void>;

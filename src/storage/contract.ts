@@ -54,6 +54,11 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>;
   /** Deletes a file or everything under a prefix; no error when nothing is there. */
   delete(path: string): Promise<void>;
+  /**
+   * Optional: stat for many paths at once, in order (as stat). For a backend where one call per path is
+   * the main cost (the filesystem: a thread-pool round trip each), it makes the start-up check cheap.
+   */
+  statMany?(paths: string[]): Promise<Array<FileInfo | undefined>>;
 }
 
 export class StoragePathError extends Error {

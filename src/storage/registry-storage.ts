@@ -3,6 +3,7 @@
  * Link files hold the digest string, as the reference registry writes them.
  */
 import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import type { StorageDriver } from './contract.ts';
 import * as layout from './layout.ts';
 import type { RegistryStorage, UploadAppender } from '../registry/ports.ts';
@@ -109,10 +110,10 @@ export class DriverRegistryStorage implements RegistryStorage {
     for (const algorithm of ['sha256', 'sha512']) {
       const base = `${layout.ROOT}/blobs/${algorithm}`;
       for (const prefix of await this.driver.list(base)) {
-        for (const hex of await this.driver.list(`${base}/${prefix}`)) {
-          const digest = safeDigest(`${algorithm}:${hex}`);
-          if (!digest || digest.hex.slice(0, 2) !== prefix) continue;
-          const info = await this.driver.stat(layout.blobDataPath(digest));
+        const digests = (await this.driver.list(`${base}/${prefix}`)).map((hex) => safeDigest(`${algorithm}:${hex}`)).filter((d) => d !== undefined && d.hex.slice(0, 2) === prefix) as Digest[];
+        const infos = await this.statMany(digests.map((digest) => layout.blobDataPath(digest)));
+        for (const [i, digest] of digests.entries()) {
+          const info = infos[i];
           if (info && !info.isDirectory) yield { digest, size: info.size, modifiedAt: info.modifiedAt };
         }
       }
@@ -179,6 +180,55 @@ export class DriverRegistryStorage implements RegistryStorage {
 
   listLayers(repository: string): Promise<Digest[]> {
     return this.listLinked((alg) => layout.layersPath(repository, alg));
+  }
+
+  async readTag(repository: string, tag: string): Promise<Digest | undefined> {
+    return isTag(tag) ? this.readLink(layout.tagCurrentLinkPath(repository, tag)) : undefined;
+  }
+
+  async hasRevision(repository: string, digest: Digest): Promise<boolean> {
+    return (await this.readLink(layout.revisionLinkPath(repository, digest)))?.value === digest.value;
+  }
+
+  async hasLayer(repository: string, digest: Digest): Promise<boolean> {
+    return (await this.readLink(layout.layerLinkPath(repository, digest)))?.value === digest.value;
+  }
+
+  /**
+   * Hashes what a writer of the layout changes, by metadata only: every tag's current link (its time and
+   * size: a moved tag's link is rewritten), every revision's directory (its time changes when its link is
+   * written or deleted), the directories holding tags, revisions and layer links (an entry added or
+   * removed), and the names of the layer links. One listing per directory and one stat per tag and
+   * revision; no file is read. `changedAt` is the newest time seen.
+   */
+  async repositoryFingerprint(repository: string): Promise<{ fingerprint: string; changedAt: Date }> {
+    const hash = createHash('sha256');
+    let newest = 0;
+    const stamp = (info: { size: number; modifiedAt: Date } | undefined): string => {
+      if (!info) return '-';
+      newest = Math.max(newest, info.modifiedAt.getTime());
+      return `${info.size}@${info.modifiedAt.getTime()}`;
+    };
+    const tagsDir = layout.tagsPath(repository);
+    const tags = await this.driver.list(tagsDir);
+    const tagStats = await this.statMany(tags.map((tag) => `${tagsDir}/${tag}/current/link`));
+    hash.update(`T ${stamp(await this.driver.stat(tagsDir))}\n`);
+    tags.forEach((tag, i) => hash.update(`t ${tag} ${stamp(tagStats[i])}\n`));
+    for (const algorithm of ['sha256', 'sha512']) {
+      const revisionsDir = layout.revisionsPath(repository, algorithm);
+      const revisions = await this.driver.list(revisionsDir);
+      const stats = await this.statMany(revisions.map((hex) => `${revisionsDir}/${hex}`));
+      hash.update(`R ${algorithm} ${stamp(await this.driver.stat(revisionsDir))}\n`);
+      revisions.forEach((hex, i) => hash.update(`r ${algorithm}:${hex} ${stamp(stats[i])}\n`));
+      const layersDir = layout.layersPath(repository, algorithm);
+      hash.update(`L ${algorithm} ${stamp(await this.driver.stat(layersDir))}\n`);
+      for (const hex of await this.driver.list(layersDir)) hash.update(`l ${algorithm}:${hex}\n`);
+    }
+    return { fingerprint: hash.digest('base64url'), changedAt: new Date(newest) };
+  }
+
+  private statMany(paths: string[]): Promise<Array<{ size: number; modifiedAt: Date; isDirectory: boolean } | undefined>> {
+    return this.driver.statMany ? this.driver.statMany(paths) : mapConcurrently(paths, (path) => this.driver.stat(path));
   }
 
   /** Digests whose link directory exists under `<dir>/<alg>/<hex>/link`. */

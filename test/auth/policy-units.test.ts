@@ -91,24 +91,38 @@ describe('patterns and the policy', () => {
 });
 
 describe('login limiter', () => {
-  it('limits after maxfailures within the window, per account and per address, and forgets after the window', () => {
+  it('throttles an (account, address) pair after maxfailures, and an address only after addressmaxfailures; forgets after the window', () => {
     let now = 1_000_000;
-    const limiter = new LoginLimiter(3, 60_000, () => now);
+    const limiter = new LoginLimiter({ maxFailures: 3, addressMaxFailures: 5, windowMs: 60_000 }, () => now);
     for (let i = 0; i < 3; i++) {
       assert.equal(limiter.check('alice', '10.0.0.1').allowed, true);
       limiter.recordFailure('alice', '10.0.0.1');
       now += 1000;
     }
-    const refused = limiter.check('alice', '10.0.0.2');
-    assert.equal(refused.allowed, false);
-    assert.equal(refused.retryAfterSeconds, 57, 'until the first failure leaves the window');
-    assert.equal(limiter.check('bob', '10.0.0.1').allowed, false, 'the address too');
-    assert.equal(limiter.check('bob', '10.0.0.2').allowed, true);
-    limiter.recordSuccess('alice');
-    assert.equal(limiter.check('alice', '10.0.0.2').allowed, true, 'a success clears the account');
-    assert.equal(limiter.check('carol', '10.0.0.1').allowed, false, 'but not the address');
+    const refused = limiter.check('alice', '10.0.0.1');
+    assert.deepEqual(refused, { allowed: false, retryAfterSeconds: 57, limit: 'account-address' }, 'until the first failure leaves the window');
+    assert.equal(limiter.check('alice', '10.0.0.2').allowed, true, 'the account from elsewhere is not locked out');
+    assert.equal(limiter.check('bob', '10.0.0.1').allowed, true, 'nor another account from the same address');
+    limiter.recordFailure('bob', '10.0.0.1');
+    limiter.recordFailure('carol', '10.0.0.1');
+    assert.deepEqual(limiter.check('dave', '10.0.0.1'), { allowed: false, retryAfterSeconds: 57, limit: 'address' }, 'five failures from one address');
+    assert.equal(limiter.check('dave', '10.0.0.2').allowed, true);
     now += 57_000;
-    assert.equal(limiter.check('carol', '10.0.0.1').allowed, true);
+    assert.equal(limiter.check('alice', '10.0.0.1').allowed, true);
+    assert.equal(limiter.check('dave', '10.0.0.1').allowed, true);
+  });
+
+  it('a success clears its pair; a limit of 0 is off', () => {
+    const limiter = new LoginLimiter({ maxFailures: 2, addressMaxFailures: 0, windowMs: 60_000 });
+    limiter.recordFailure('alice', 'a');
+    limiter.recordSuccess('alice', 'a');
+    limiter.recordFailure('alice', 'a');
+    assert.equal(limiter.check('alice', 'a').allowed, true);
+    for (let i = 0; i < 1000; i++) limiter.recordFailure(`u${i}`, 'a');
+    assert.equal(limiter.check('zed', 'a').allowed, true, 'no address limit');
+    const off = new LoginLimiter({ maxFailures: 0, addressMaxFailures: 0, windowMs: 60_000 });
+    for (let i = 0; i < 100; i++) off.recordFailure('alice', 'a');
+    assert.equal(off.check('alice', 'a').allowed, true);
   });
 });
 

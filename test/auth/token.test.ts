@@ -337,9 +337,11 @@ describe('built-in token service and access policy', { timeout: 90_000 }, () => 
     assert.equal(wrong.headers['www-authenticate'], 'Basic realm="pier-basic"');
     assert.equal((await send(`${pier.url}/token?service=elsewhere`)).status, 400);
     for (let i = 0; i < 3; i++) assert.equal((await send(`${pier.url}/token?service=${SERVICE}`, { headers: { Authorization: basic('dave', `nope-${i}`) }, localAddress: '127.0.0.9' })).status, 401);
-    const limited = await send(`${pier.url}/token?service=${SERVICE}`, { headers: { Authorization: basic('dave', passwords.dave!) }, localAddress: '127.0.0.10' });
-    assert.equal(limited.status, 429);
+    const limited = await send(`${pier.url}/token?service=${SERVICE}`, { headers: { Authorization: basic('dave', passwords.dave!) }, localAddress: '127.0.0.9' });
+    assert.equal(limited.status, 429, 'the guessing (account, address) pair is throttled');
     assert.ok(Number(limited.headers['retry-after']) >= 1);
+    const elsewhere = await send(`${pier.url}/token?service=${SERVICE}`, { headers: { Authorization: basic('dave', passwords.dave!) }, localAddress: '127.0.0.10' });
+    assert.equal(elsewhere.status, 200, 'the account itself is not locked out');
     await new Promise((r) => setTimeout(r, 2100));
     assert.equal((await send(`${pier.url}/token?service=${SERVICE}`, { headers: { Authorization: basic('dave', passwords.dave!) } })).status, 200);
   });

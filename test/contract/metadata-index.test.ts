@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runIndexSuite } from '../../src/index/testing/index-suite.ts';
@@ -9,9 +10,29 @@ import { MediaType } from '../../src/registry/model/media-types.ts';
 
 runIndexSuite('sqlite (file)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pier-index-'));
-  const index = new SqliteIndex(join(dir, 'index.db'));
-  return { index, cleanup: async () => { await index.close(); rmSync(dir, { recursive: true, force: true }); } };
+  const file = join(dir, 'index.db');
+  const index = new SqliteIndex(file);
+  return {
+    index,
+    cleanup: async () => { await index.close(); rmSync(dir, { recursive: true, force: true }); },
+    lockFromKilledProcess: (id, owner) => lockThenDie(file, id, owner),
+  };
 });
+
+const SQLITE_INDEX = new URL('../../src/index/sqlite/sqlite-index.ts', import.meta.url).href;
+
+/** Another process takes the lock, says so, and is killed with SIGKILL before it can release it. */
+async function lockThenDie(file: string, id: string, owner: string): Promise<void> {
+  const script = `const { SqliteIndex } = await import(${JSON.stringify(SQLITE_INDEX)});
+    const ok = await new SqliteIndex(${JSON.stringify(file)}).lockUpload(${JSON.stringify(id)}, ${JSON.stringify(owner)}, 3600000);
+    process.stdout.write(ok ? 'locked' : 'refused'); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const said = await new Promise<string>((resolve) => child.stdout.once('data', (d) => resolve(String(d))));
+  assert.equal(said, 'locked');
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await gone;
+}
 
 runIndexSuite('sqlite (memory)', async () => {
   const index = new SqliteIndex(':memory:');

@@ -97,8 +97,12 @@ describe('garbage collection removes exactly the unreferenced blobs', () => {
   });
 
   it('with --delete-untagged: deletes untagged manifests no tag reaches (and their referrers), keeps index children and referrers of tagged images', async () => {
+    const dry = await gc({ deleteUntagged: true, dryRun: true });
     const report = await gc({ deleteUntagged: true });
     assert.deepEqual(new Set(report.manifestsDeleted.map((m) => m.digest)), new Set([img3.digest, orphanSig.digest]));
+    assert.deepEqual(new Set(dry.manifestsDeleted.map((m) => m.digest)), new Set([img3.digest, orphanSig.digest]));
+    assert.deepEqual(new Set(dry.blobsDeleted.map((b) => b.digest)), new Set(report.blobsDeleted.map((b) => b.digest)), 'the dry run counted the blobs only the untagged manifests hold');
+    assert.equal(dry.bytesFreed, report.bytesFreed);
     const gone = new Set(report.blobsDeleted.map((b) => b.digest));
     for (const blob of [...img3.blobs, ...orphanSig.blobs.filter((b) => b.data.length > 2)]) assert.ok(gone.has(blob.digest), `blob ${blob.digest} of an untagged image`);
     assert.equal((await fetch(`${pier.url}/v2/a/app/manifests/${img3.digest}`)).status, 404);

@@ -4,9 +4,10 @@
  * transaction instead of failing.
  */
 import Database from 'better-sqlite3';
-import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
+import type { ImportOptions, LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, RepositoryContent, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
-import { SCHEMA, SCHEMA_VERSION, TAG_LISTING_INDEX } from './sqlite-schema.ts';
+import { ADDED_TABLES, SCHEMA, SCHEMA_VERSION, TAG_LISTING_INDEX } from './sqlite-schema.ts';
+import { isAliveHere, thisHolder } from './lock-holder.ts';
 
 type Row = Record<string, unknown>;
 
@@ -31,6 +32,8 @@ export class SqliteIndex implements MetadataIndex {
     } else {
       this.db.exec(TAG_LISTING_INDEX);
     }
+    this.db.exec(ADDED_TABLES);
+    this.db.function('pier_holder_alive', { deterministic: false }, (boot, pid, started) => (isAliveHere(String(boot), Number(pid), String(started)) ? 1 : 0));
     this.statements = prepare(this.db);
   }
 
@@ -82,6 +85,10 @@ export class SqliteIndex implements MetadataIndex {
           ...write.children.filter((d) => repoId === undefined || !s.manifestById.get(repoId, d)),
         ];
         if (missing.length > 0) return { kind: 'missing', digests: missing };
+      }
+      if (write.tag !== undefined && write.tagImmutable && existing) {
+        const current = s.tagDigest.get(existing.id, write.tag) as Row | undefined;
+        if (current && current.digest !== write.digest) return { kind: 'immutable', current: current.digest as string };
       }
       const id = (existing?.id as number | undefined) ?? this.repositoryId(write.repository, true, now)!;
       const inserted = s.insertManifest.run(
@@ -189,78 +196,121 @@ export class SqliteIndex implements MetadataIndex {
     return rows.map((r) => ({ repository: r.name as string, digest: r.digest as string }));
   }
 
-  async deleteManifestIfUnreachable(repository: string, digest: string, cutoff: Date, keepReferrers: boolean): Promise<boolean> {
+  async deleteManifestsIfUnreachable(manifests: Array<{ repository: string; digest: string }>, cutoff: Date, keepReferrers: boolean): Promise<Array<{ repository: string; digest: string }>> {
     const s = this.statements;
-    return this.db.transaction(() => {
-      const id = this.repositoryId(repository, false, 0);
-      if (id === undefined) return false;
-      const check = keepReferrers ? s.reachableInRepoWithReferrers : s.reachableInRepo;
-      if (check.get(id, digest)) return false;
-      return s.deleteManifestBefore.run(id, digest, cutoff.getTime()).changes > 0;
-    }).immediate();
+    const check = keepReferrers ? s.reachableInRepoWithReferrers : s.reachableInRepo;
+    return this.db.transaction(() =>
+      manifests.filter(({ repository, digest }) => {
+        const id = this.repositoryId(repository, false, 0);
+        if (id === undefined || check.get(id, digest)) return false;
+        return s.deleteManifestBefore.run(id, digest, cutoff.getTime()).changes > 0;
+      }),
+    ).immediate();
   }
 
   async unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
     return (this.statements.unusedLinks.all(cutoff.getTime()) as Row[]).map((r) => ({ repository: r.name as string, digest: r.digest as string }));
   }
 
-  async removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean> {
-    return this.statements.removeUnusedLink.run(repository, digest, cutoff.getTime()).changes > 0;
+  async removeLayerLinksIfUnused(links: Array<{ repository: string; digest: string }>, cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
+    const s = this.statements;
+    return this.db.transaction(() => links.filter(({ repository, digest }) => s.removeUnusedLink.run(repository, digest, cutoff.getTime()).changes > 0)).immediate();
   }
 
-  async isBlobLive(digest: string, cutoff: Date): Promise<boolean> {
-    return this.statements.blobLive.get(digest, digest, digest, cutoff.getTime()) !== undefined;
+  async isBlobLive(digest: string, cutoff: Date, ignoring?: Array<{ repository: string; digest: string }>): Promise<boolean> {
+    if (!ignoring || ignoring.length === 0) return this.statements.blobLive.get(digest, digest, digest, cutoff.getTime()) !== undefined;
+    const ignore = JSON.stringify(ignoring.map((m) => `${m.repository} ${m.digest}`));
+    return this.statements.blobLiveIgnoring.get({ digest, cutoff: cutoff.getTime(), ignore }) !== undefined;
   }
 
-  async beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined> {
+  async beginBlobDeletions(digests: string[], cutoff: Date): Promise<Map<string, string[]>> {
     const s = this.statements;
     return this.db.transaction(() => {
       const now = Date.now();
-      if (this.beingDeleted(digest, now)) return undefined; // another collector has it
-      if (s.blobLive.get(digest, digest, digest, cutoff.getTime())) return undefined;
-      const repositories = (s.linksOfBlob.all(digest) as Row[]).map((r) => r.name as string);
-      s.dropLinksOfBlob.run(digest);
-      s.beginDeletion.run(digest, now);
-      return repositories;
+      const marked = new Map<string, string[]>();
+      for (const digest of digests) {
+        if (this.beingDeleted(digest, now)) continue; // another collector has it
+        if (s.blobLive.get(digest, digest, digest, cutoff.getTime())) continue;
+        marked.set(digest, (s.linksOfBlob.all(digest) as Row[]).map((r) => r.name as string));
+        s.dropLinksOfBlob.run(digest);
+        s.beginDeletion.run(digest, now);
+      }
+      return marked;
     }).immediate();
   }
 
-  async endBlobDeletion(digest: string): Promise<void> {
-    this.statements.endDeletion.run(digest);
+  async endBlobDeletions(digests: string[]): Promise<void> {
+    const s = this.statements;
+    this.db.transaction(() => {
+      for (const digest of digests) s.endDeletion.run(digest);
+    }).immediate();
   }
 
   async lockUpload(id: string, owner: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    return this.statements.lockUpload.run(id, owner, now + ttlMs, owner, now).changes > 0;
+    const holder = thisHolder();
+    return this.statements.lockUpload.run({ id, owner, ...holder, expires: now + ttlMs, now }).changes > 0;
   }
 
   async unlockUpload(id: string, owner: string): Promise<void> {
     this.statements.unlockUpload.run(id, owner);
   }
 
-  async importRepository(
-    repository: string,
-    content: { blobs: Array<{ digest: string; size: number }>; manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>; tags: Array<{ tag: string; digest: string }> },
-  ): Promise<void> {
+  async importRepository(repository: string, content: RepositoryContent, options: ImportOptions = {}): Promise<void> {
     const s = this.statements;
     this.db.transaction(() => {
       const now = Date.now();
-      const id = this.repositoryId(repository, true, now)!;
+      const stale = options.replaceOlderThan?.getTime();
+      const known = new Set(content.manifests.map((m) => m.digest));
+      const tags = content.tags.filter((t) => known.has(t.digest));
+      let id = this.repositoryId(repository, stale === undefined, now);
+      if (id === undefined) {
+        if (content.blobs.length === 0 && content.manifests.length === 0) return this.setFingerprint(repository, options.fingerprint);
+        id = this.repositoryId(repository, true, now)!;
+      }
+      if (stale !== undefined) {
+        // Storage is the truth for whatever this index learnt before `stale`; anything newer was written
+        // by a running Pier meanwhile (index first, then storage) and is kept.
+        const wantTags = new Map(tags.map((t) => [t.tag, t.digest]));
+        for (const row of s.tagRowsOf.all(id) as Row[]) {
+          if ((row.updated_at as number) < stale && wantTags.get(row.name as string) !== row.digest) s.deleteTagById.run(id, row.name);
+        }
+        for (const row of s.manifestRowsOf.all(id) as Row[]) {
+          if ((row.pushed_at as number) < stale && !known.has(row.digest as string)) s.deleteManifest.run(id, row.digest);
+        }
+        const wantBlobs = new Set(content.blobs.map((b) => b.digest));
+        for (const row of s.blobRowsOf.all(id) as Row[]) {
+          if ((row.created_at as number) < stale && !wantBlobs.has(row.digest as string)) s.deleteBlobById.run(id, row.digest);
+        }
+      }
       for (const blob of content.blobs) s.insertBlob.run(id, blob.digest, blob.size, now);
-      const known = new Set<string>();
       for (const m of content.manifests) {
-        s.insertManifest.run(id, m.digest, m.mediaType, m.size, m.artifactType ?? null, m.subject ?? null, m.annotations ? JSON.stringify(m.annotations) : null, now, now);
+        const insert = stale === undefined ? s.insertManifest : s.insertManifestIfNew;
+        insert.run(id, m.digest, m.mediaType, m.size, m.artifactType ?? null, m.subject ?? null, m.annotations ? JSON.stringify(m.annotations) : null, now, now);
         for (const blob of m.blobs) s.insertReference.run(id, m.digest, 'blob', blob);
         for (const child of m.children) s.insertReference.run(id, m.digest, 'manifest', child);
-        known.add(m.digest);
       }
-      for (const { tag, digest } of content.tags) if (known.has(digest)) s.upsertTag.run(id, tag, digest, now);
+      for (const { tag, digest } of tags) {
+        if (stale === undefined) s.upsertTag.run(id, tag, digest, now);
+        else s.adoptTag.run({ id, tag, digest, now, stale });
+      }
+      if (stale !== undefined && !s.repositoryHasContent.get(id, id, id)) s.deleteRepository.run(id);
+      this.setFingerprint(repository, options.fingerprint);
     }).immediate();
+  }
+
+  /** Call inside a transaction. */
+  private setFingerprint(repository: string, fingerprint: string | undefined): void {
+    if (fingerprint !== undefined) this.statements.setFingerprint.run(repository, fingerprint);
+  }
+
+  async storageFingerprints(): Promise<Map<string, string>> {
+    return new Map((this.statements.fingerprints.all() as Row[]).map((r) => [r.repository as string, r.fingerprint as string]));
   }
 
   async clear(): Promise<void> {
     this.db.transaction(() => {
-      for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions']) this.db.exec(`DELETE FROM ${table}`);
+      for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions', 'storage_fingerprints']) this.db.exec(`DELETE FROM ${table}`);
     }).immediate();
   }
 
@@ -302,6 +352,14 @@ function prepare(db: Database.Database) {
        UNION ALL SELECT 1 FROM repository_blobs WHERE digest = ? AND created_at >= ?
        LIMIT 1`,
     ),
+    blobLiveIgnoring: db.prepare(
+      `SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
+         WHERE m.digest = @digest AND r.name || ' ' || m.digest NOT IN (SELECT value FROM json_each(@ignore))
+       UNION ALL SELECT 1 FROM manifest_references x JOIN repositories r ON r.id = x.repository_id
+         WHERE x.target_digest = @digest AND r.name || ' ' || x.manifest_digest NOT IN (SELECT value FROM json_each(@ignore))
+       UNION ALL SELECT 1 FROM repository_blobs WHERE digest = @digest AND created_at >= @cutoff
+       LIMIT 1`,
+    ),
     linksOfBlob: db.prepare('SELECT r.name FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE b.digest = ?'),
     dropLinksOfBlob: db.prepare('DELETE FROM repository_blobs WHERE digest = ?'),
     unusedLinks: db.prepare(
@@ -324,6 +382,27 @@ function prepare(db: Database.Database) {
     insertManifest: db.prepare(
       'INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET pushed_at = excluded.pushed_at',
     ),
+    insertManifestIfNew: db.prepare(
+      'INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    tagDigest: db.prepare('SELECT digest FROM tags WHERE repository_id = ? AND name = ?'),
+    tagRowsOf: db.prepare('SELECT name, digest, updated_at FROM tags WHERE repository_id = ?'),
+    manifestRowsOf: db.prepare('SELECT digest, pushed_at FROM manifests WHERE repository_id = ?'),
+    blobRowsOf: db.prepare('SELECT digest, created_at FROM repository_blobs WHERE repository_id = ?'),
+    deleteTagById: db.prepare('DELETE FROM tags WHERE repository_id = ? AND name = ?'),
+    deleteBlobById: db.prepare('DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?'),
+    // A tag found in storage: added, or moved unless this index moved it more recently than `stale`.
+    adoptTag: db.prepare(
+      `INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (@id, @tag, @digest, @now)
+       ON CONFLICT DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at WHERE tags.digest <> excluded.digest AND tags.updated_at < @stale`,
+    ),
+    repositoryHasContent: db.prepare(
+      `SELECT 1 FROM manifests WHERE repository_id = ? UNION ALL SELECT 1 FROM repository_blobs WHERE repository_id = ?
+       UNION ALL SELECT 1 FROM tags WHERE repository_id = ? LIMIT 1`,
+    ),
+    deleteRepository: db.prepare('DELETE FROM repositories WHERE id = ?'),
+    setFingerprint: db.prepare('INSERT INTO storage_fingerprints (repository, fingerprint) VALUES (?, ?) ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint'),
+    fingerprints: db.prepare('SELECT repository, fingerprint FROM storage_fingerprints'),
     insertReference: db.prepare(
       'INSERT INTO manifest_references (repository_id, manifest_digest, kind, target_digest) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
@@ -352,13 +431,16 @@ function prepare(db: Database.Database) {
       `SELECT 1 FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
        WHERE (r.name = @ns OR (r.name LIKE @prefix AND substr(r.name, 1, length(@ns) + 1) = @ns || '/')) AND b.digest = @digest LIMIT 1`,
     ),
-    // Inserts the lock, or takes it over when it is ours or has expired; otherwise changes nothing.
+    // Inserts the lock, or takes it over when it is ours, its holder's process is gone (same host), or its
+    // lease has run out (the last resort, for a holder on another host); otherwise changes nothing.
     lockUpload: db.prepare(
-      `INSERT INTO upload_locks (id, owner, expires_at) VALUES (?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-       WHERE upload_locks.owner = ? OR upload_locks.expires_at < ?`,
+      `INSERT INTO upload_write_locks (id, owner, host, boot, pid, started, expires_at) VALUES (@id, @owner, @host, @boot, @pid, @started, @expires)
+       ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, host = excluded.host, boot = excluded.boot, pid = excluded.pid,
+         started = excluded.started, expires_at = excluded.expires_at
+       WHERE upload_write_locks.owner = @owner OR upload_write_locks.expires_at < @now
+         OR (upload_write_locks.host = @host AND NOT pier_holder_alive(upload_write_locks.boot, upload_write_locks.pid, upload_write_locks.started))`,
     ),
-    unlockUpload: db.prepare('DELETE FROM upload_locks WHERE id = ? AND owner = ?'),
+    unlockUpload: db.prepare('DELETE FROM upload_write_locks WHERE id = ? AND owner = ?'),
     listRepositories: db.prepare('SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?'),
     referrers: db.prepare(
       `SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repository_id = ${repo} AND subject = ? ORDER BY digest`,

@@ -33,6 +33,34 @@ CREATE TABLE IF NOT EXISTS api_tokens (
  */
 export const TAG_LISTING_INDEX = 'CREATE INDEX IF NOT EXISTS tags_listing ON tags (repository_id, name);';
 
+/**
+ * Tables added after the first layout, created on every open (IF NOT EXISTS), so an index made by an
+ * earlier Pier gains them without a version change, and an earlier Pier still opens the file.
+ *
+ * upload_write_locks: who is writing to an upload session right now (processes sharing the data
+ * directory take turns). Each row names its holder (lock-holder.ts) so that a lock dies with its process.
+ * It replaces the first layout's `upload_locks` (rows with only a lease), which is left in place for an
+ * older Pier still running on the same data directory during an upgrade.
+ *
+ * storage_fingerprints: per repository, the storage fingerprint (RegistryStorage.repositoryFingerprint)
+ * as it was when the index last read that repository; start-up reconciliation compares it with storage.
+ */
+export const ADDED_TABLES = `
+CREATE TABLE IF NOT EXISTS upload_write_locks (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  host TEXT NOT NULL,
+  boot TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  started TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS storage_fingerprints (
+  repository TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL
+) WITHOUT ROWID;
+`;
+
 export const SCHEMA = `
 -- key 'built': set once the index has been built from storage (see main/open-registry.ts)
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,12 +82,6 @@ CREATE INDEX IF NOT EXISTS repository_blobs_by_digest ON repository_blobs (diges
 CREATE TABLE IF NOT EXISTS blob_deletions (
   digest TEXT PRIMARY KEY,
   started_at INTEGER NOT NULL
-) WITHOUT ROWID;
--- who is writing to an upload session right now (processes sharing the data directory take turns)
-CREATE TABLE IF NOT EXISTS upload_locks (
-  id TEXT PRIMARY KEY,
-  owner TEXT NOT NULL,
-  expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS manifests (
   repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
@@ -96,4 +118,5 @@ CREATE TABLE IF NOT EXISTS tags (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository_id, digest);
 ${TAG_LISTING_INDEX}
-${API_TOKENS_SCHEMA}`;
+${API_TOKENS_SCHEMA}
+${ADDED_TABLES}`;

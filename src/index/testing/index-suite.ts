@@ -10,6 +10,11 @@ import { MediaType } from '../../registry/model/media-types.ts';
 export interface IndexFixture {
   index: MetadataIndex;
   cleanup(): Promise<void>;
+  /**
+   * Takes the upload lock `id` for `owner` from ANOTHER process on this index, then kills that process
+   * (SIGKILL). Absent only for a backend no second process can open (SQLite in memory).
+   */
+  lockFromKilledProcess?(id: string, owner: string): Promise<void>;
 }
 
 const d = (n: number): string => `sha256:${n.toString(16).padStart(64, '0')}`;
@@ -50,6 +55,19 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.equal((await index.resolveTag('app', 'v1'))?.digest, d(11));
       assert.equal((await index.getManifest('app', d(10)))?.size, 100, 'the old manifest stays, untagged');
       assert.deepEqual(await index.missingManifests('app', [d(10), d(11), d(12)]), [d(12)]);
+    });
+
+    it('an immutable tag is created once and never moved, checked inside the transaction', async () => {
+      const write = (n: number) => index.putManifest(manifest('app', d(n), { tag: 'v1', tagImmutable: true }), { trustReferences: true });
+      const results = await Promise.all([write(10), write(11)]);
+      const stored = results.filter((r) => r.kind === 'stored');
+      assert.equal(stored.length, 1, `exactly one first push wins: ${JSON.stringify(results)}`);
+      const winner = (await index.resolveTag('app', 'v1'))!.digest;
+      const loser = results.find((r) => r.kind === 'immutable');
+      assert.deepEqual(loser, { kind: 'immutable', current: winner });
+      assert.deepEqual(await write(winner === d(10) ? 10 : 11), { kind: 'stored' }, 'the same manifest again is fine');
+      assert.deepEqual(await write(12), { kind: 'immutable', current: winner });
+      assert.equal((await index.resolveTag('app', 'v1'))!.digest, winner);
     });
 
     it('putting the same manifest twice is harmless', async () => {
@@ -129,12 +147,12 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       const future = new Date(Date.now() + 60_000); // every link counts as old
       await index.addBlob('app', d(1), 1);
       assert.equal(await index.isBlobLive(d(1), future), false);
-      assert.deepEqual(await index.beginBlobDeletion(d(1), future), ['app']);
+      assert.deepEqual(await index.beginBlobDeletions([d(1)], future), new Map([[d(1), ['app']]]));
       assert.equal(await index.repositoryBlobSize('app', d(1)), undefined, 'its links are gone');
-      assert.equal(await index.beginBlobDeletion(d(1), future), undefined, 'a second collector does not take it');
+      assert.deepEqual(await index.beginBlobDeletions([d(1)], future), new Map(), 'a second collector does not take it');
       assert.equal(await index.addBlob('other', d(1), 1), 'deleting');
       assert.deepEqual(await index.putManifest(manifest('app', d(1), { blobs: [] })), { kind: 'deleting' });
-      await index.endBlobDeletion(d(1));
+      await index.endBlobDeletions([d(1)]);
       assert.equal(await index.addBlob('other', d(1), 1), 'linked');
     });
 
@@ -143,15 +161,14 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       const future = new Date(Date.now() + 60_000);
       await index.addBlob('app', d(1), 1);
       assert.equal(await index.isBlobLive(d(1), past), true, 'a fresh link is within the grace period');
-      assert.equal(await index.beginBlobDeletion(d(1), past), undefined);
+      assert.deepEqual(await index.beginBlobDeletions([d(1)], past), new Map());
       await index.addBlob('app', d(2), 1);
       await put(index, manifest('app', d(10), { blobs: [d(2)] }));
       assert.equal(await index.isBlobLive(d(2), future), true, 'referenced by a manifest');
       assert.equal(await index.isBlobLive(d(10), future), true, 'a manifest itself');
-      assert.equal(await index.beginBlobDeletion(d(2), future), undefined);
+      assert.deepEqual(await index.beginBlobDeletions([d(2)], future), new Map());
       assert.deepEqual(await index.unusedLayerLinks(future), [{ repository: 'app', digest: d(1) }]);
-      assert.equal(await index.removeLayerLinkIfUnused('app', d(2), future), false, 'a used link stays');
-      assert.equal(await index.removeLayerLinkIfUnused('app', d(1), future), true);
+      assert.deepEqual(await index.removeLayerLinksIfUnused([{ repository: 'app', digest: d(2) }, { repository: 'app', digest: d(1) }], future), [{ repository: 'app', digest: d(1) }], 'a used link stays');
     });
 
     it('finds manifests no tag reaches, through index children and referrers', async () => {
@@ -166,10 +183,9 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       const without = await index.unreachableManifests(future, false);
       assert.deepEqual(without.map((m) => m.digest), [d(12), d(13), d(14)]);
       assert.deepEqual(await index.unreachableManifests(new Date(Date.now() - 60_000), true), [], 'all within the grace period');
-      assert.equal(await index.deleteManifestIfUnreachable('app', d(11), future, true), false, 'a child of a tagged index stays');
-      assert.equal(await index.deleteManifestIfUnreachable('app', d(12), future, true), true);
+      assert.deepEqual(await index.deleteManifestsIfUnreachable([{ repository: 'app', digest: d(11) }, { repository: 'app', digest: d(12) }], future, true), [{ repository: 'app', digest: d(12) }], 'a child of a tagged index stays');
       await put(index, manifest('app', d(14), { subject: d(12), tag: 'sig' }));
-      assert.equal(await index.deleteManifestIfUnreachable('app', d(14), future, true), false, 'tagged since it was listed');
+      assert.deepEqual(await index.deleteManifestsIfUnreachable([{ repository: 'app', digest: d(14) }], future, true), [], 'tagged since it was listed');
     });
 
     it('lists tags with their times, newest first', async () => {
@@ -210,11 +226,67 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.equal(await index.isBlobLive(d(1), new Date(Date.now() + 60_000)), true, 'references are recorded');
     });
 
+    it('re-imports a repository with replaceOlderThan: storage wins over older rows, newer rows stay, fingerprints are kept', async () => {
+      const m = (n: number) => ({ digest: d(n), mediaType: MediaType.ociManifest, size: 100, blobs: [d(1)], children: [] });
+      await index.importRepository('app', { blobs: [{ digest: d(1), size: 10 }, { digest: d(2), size: 20 }], manifests: [m(10), m(11)], tags: [{ tag: 'a', digest: d(10) }, { tag: 'b', digest: d(11) }] }, { fingerprint: 'fp-1' });
+      assert.deepEqual(await index.storageFingerprints(), new Map([['app', 'fp-1']]));
+      await new Promise((r) => setTimeout(r, 5));
+      const storageChangedAt = new Date();
+      await new Promise((r) => setTimeout(r, 5));
+      await put(index, manifest('app', d(12), { tag: 'fresh' })); // written after storage last changed (a running Pier)
+      // Storage now: manifest 11 deleted, tag a moved to 13 (new), link 2 gone.
+      await index.importRepository('app', { blobs: [{ digest: d(1), size: 10 }], manifests: [m(10), m(13)], tags: [{ tag: 'a', digest: d(13) }] }, { replaceOlderThan: storageChangedAt, fingerprint: 'fp-2' });
+      assert.equal((await index.resolveTag('app', 'a'))?.digest, d(13), 'the moved tag follows storage');
+      assert.equal(await index.getManifest('app', d(11)), undefined, 'the deleted manifest is gone, and its tag');
+      assert.deepEqual(await index.listTags('app', undefined, 10), ['a', 'fresh'], 'the newer tag stays');
+      assert.ok(await index.getManifest('app', d(12)), 'the newer manifest stays');
+      assert.equal(await index.repositoryBlobSize('app', d(2)), undefined, 'the removed link is gone');
+      assert.equal((await index.storageFingerprints()).get('app'), 'fp-2');
+      // A repository storage no longer has, and nothing newer: forgotten.
+      await index.importRepository('gone', { blobs: [{ digest: d(1), size: 10 }], manifests: [m(20)], tags: [{ tag: 'x', digest: d(20) }] });
+      await new Promise((r) => setTimeout(r, 5));
+      await index.importRepository('gone', { blobs: [], manifests: [], tags: [] }, { replaceOlderThan: new Date() });
+      assert.equal(await index.repositoryExists('gone'), false);
+      assert.deepEqual(await index.listRepositories(undefined, 10), ['app']);
+    });
+
+    it('answers whether a blob is live as if some manifests were gone (dry runs)', async () => {
+      const cutoff = new Date(Date.now() + 60_000); // no link is within the grace period
+      await put(index, manifest('app', d(10), { blobs: [d(1), d(2)] }));
+      await put(index, manifest('app', d(11), { blobs: [d(2)], tag: 'keep' }));
+      const doomed = [{ repository: 'app', digest: d(10) }];
+      assert.equal(await index.isBlobLive(d(1), cutoff), true);
+      assert.equal(await index.isBlobLive(d(1), cutoff, doomed), false, 'only the doomed manifest holds it');
+      assert.equal(await index.isBlobLive(d(2), cutoff, doomed), true, 'a kept manifest holds it too');
+      assert.equal(await index.isBlobLive(d(10), cutoff, doomed), false, "the doomed manifest's own bytes");
+      assert.equal(await index.isBlobLive(d(11), cutoff, doomed), true);
+    });
+
+    it('an upload lock is held by one owner at a time, renewed by it, and free once unlocked', async () => {
+      assert.equal(await index.lockUpload('u1', 'owner-a', 60_000), true);
+      assert.equal(await index.lockUpload('u1', 'owner-b', 60_000), false, 'a live holder keeps its lock');
+      assert.equal(await index.lockUpload('u1', 'owner-a', 60_000), true, 'the holder renews it');
+      assert.equal(await index.lockUpload('u2', 'owner-b', 60_000), true, 'locks are per session');
+      await index.unlockUpload('u1', 'owner-b'); // not the holder: no effect
+      assert.equal(await index.lockUpload('u1', 'owner-b', 60_000), false);
+      await index.unlockUpload('u1', 'owner-a');
+      assert.equal(await index.lockUpload('u1', 'owner-b', 60_000), true);
+    });
+
+    it('an upload lock whose holder process was killed is free at once, long before its lease ends', async (t) => {
+      if (!fixture.lockFromKilledProcess) return t.skip('no second process can open this index');
+      await fixture.lockFromKilledProcess('u-dead', 'owner-dead');
+      assert.equal(await index.lockUpload('u-dead', 'owner-live', 60_000), true);
+      assert.equal(await index.lockUpload('u-dead', 'owner-other', 60_000), false, 'and the new holder keeps it');
+    });
+
     it('clear empties everything', async () => {
       await put(index, manifest('app', d(10), { tag: 'a' }));
       await index.addBlob('app', d(1), 1);
+      await index.importRepository('other', { blobs: [], manifests: [], tags: [] }, { fingerprint: 'fp' });
       await index.clear();
       assert.deepEqual(await index.listRepositories(undefined, 10), []);
+      assert.equal((await index.storageFingerprints()).size, 0);
       assert.equal(await index.resolveTag('app', 'a'), undefined);
     });
   });

@@ -61,7 +61,9 @@ export class Manifests {
     const parsed = parseManifest(body, contentType);
     const digest = this.verifyDigest(body, reference);
     const tag = reference.kind === 'tag' ? reference.tag : undefined;
-    if (tag !== undefined && this.immutability.ruleFor(repository, tag)) {
+    const tagImmutable = tag !== undefined && this.immutability.ruleFor(repository, tag) !== undefined;
+    if (tagImmutable) {
+      // Early, before any bytes are stored; the index transaction below checks again, atomically.
       const current = await this.ctx.index.resolveTag(repository, tag);
       if (current && current.digest !== digest.value) this.immutability.check(repository, tag, 'moved');
     }
@@ -77,6 +79,7 @@ export class Manifests {
       ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
       ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
       ...(tag !== undefined ? { tag } : {}),
+      ...(tagImmutable ? { tagImmutable } : {}),
     };
     // Bytes first; then one index transaction that also checks every reference (so a concurrent garbage
     // collection cannot take one away in between); then the reference-layout links.
@@ -85,6 +88,7 @@ export class Manifests {
       const outcome = await this.ctx.index.putManifest(write, options);
       return outcome.kind === 'deleting' ? 'deleting' : outcome;
     }, digest.value);
+    if (result.kind === 'immutable') this.immutability.check(repository, tag!, 'moved');
     if (result.kind === 'missing') {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${result.digests.length} unknown blob(s) or manifest(s) in ${repository}`, {
         digests: result.digests.slice(0, 100),
@@ -102,6 +106,8 @@ export class Manifests {
       this.immutability.check(repository, reference.tag, 'deleted');
       if (!(await this.ctx.index.deleteTag(repository, reference.tag))) throw unknownManifest(repository, reference);
       await this.ctx.storage.removeTag(repository, reference.tag);
+      // A lookup may have adopted the tag from storage in between (index/adopt-from-storage.ts).
+      await this.ctx.index.deleteTag(repository, reference.tag);
       return;
     }
     for (const record of await this.ctx.index.tagRecords(repository)) {
@@ -111,6 +117,7 @@ export class Manifests {
     if (tags === undefined) throw unknownManifest(repository, reference);
     await this.ctx.storage.unlinkRevision(repository, reference.digest);
     for (const tag of tags) await this.ctx.storage.removeTag(repository, tag);
+    await this.ctx.index.deleteManifest(repository, reference.digest.value); // as above: adopted in between
   }
 
   private verifyDigest(body: Buffer, reference: Reference): Digest {

@@ -17,8 +17,11 @@ import { retryWhileDeleting } from '../gc/wait-for-deletion.ts';
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_CACHED_HASHES = 1024;
-/** How long a process's write lock on a session lasts unless renewed (it is renewed while writing). */
-const LOCK_TTL_MS = 60_000;
+/**
+ * The lease on a session's write lock, renewed while writing. The index ends a lock when its holder's
+ * process ends (ports.ts), so the lease only matters for a holder the index cannot check (another host).
+ */
+const LOCK_TTL_MS = 30_000;
 
 export interface ChunkBody {
   /** The request body; consumed as it arrives, never buffered whole. */

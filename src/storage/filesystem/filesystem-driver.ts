@@ -3,11 +3,12 @@
  * Whole-file writes go to a temporary sibling, are fsynced, then renamed into place, and the directory is
  * fsynced, so an acknowledged write survives a crash and a reader never sees half a file.
  */
-import { promises as fs, constants } from 'node:fs';
+import { promises as fs, constants, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { checkPath, StoragePathError, type AppendWriter, type FileInfo, type LocalFile, type StorageDriver } from '../contract.ts';
+import { rethrowIfFull } from './storage-full.ts';
 
 const READ_CHUNK = 1024 * 1024;
 const WRITE_BATCH = 1024 * 1024;
@@ -36,6 +37,25 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  /**
+   * Synchronous stats in slices, yielding between them: a cached stat costs microseconds, far less than
+   * the thread-pool round trip of an asynchronous one, and the event loop still turns every slice.
+   */
+  async statMany(paths: string[]): Promise<Array<FileInfo | undefined>> {
+    const out = new Array<FileInfo | undefined>(paths.length);
+    for (let i = 0; i < paths.length; i++) {
+      if (i % 2000 === 1999) await new Promise((r) => setImmediate(r));
+      try {
+        const st = statSync(this.full(paths[i]!), { throwIfNoEntry: false });
+        out[i] = st && { size: st.size, modifiedAt: st.mtime, isDirectory: st.isDirectory() };
+      } catch (error) {
+        if (!isMissing(error) && (error as NodeJS.ErrnoException).code !== 'ENOTDIR') throw error;
+        out[i] = undefined;
+      }
+    }
+    return out;
+  }
+
   async getContent(path: string): Promise<Buffer | undefined> {
     try {
       return await fs.readFile(this.full(path));
@@ -56,7 +76,7 @@ export class FilesystemDriver implements StorageDriver {
         await this.writeThenRename(full, dir, data, durable);
         return;
       } catch (error) {
-        if (!isMissing(error) || attempt >= 5) throw error;
+        if (!isMissing(error) || attempt >= 5) rethrowIfFull(error, this.root);
       }
     }
   }
@@ -93,6 +113,17 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async appendWriter(path: string): Promise<AppendWriter> {
+    const writer = await this.openAppendWriter(path).catch((error: unknown) => rethrowIfFull(error, this.root));
+    const full = (error: unknown): never => rethrowIfFull(error, this.root);
+    return {
+      startSize: writer.startSize,
+      write: (chunk) => writer.write(chunk).catch(full),
+      commit: () => writer.commit().catch(full),
+      abort: () => writer.abort(),
+    };
+  }
+
+  private async openAppendWriter(path: string): Promise<AppendWriter> {
     const full = this.full(path);
     await fs.mkdir(dirname(full), { recursive: true });
     const handle = await fs.open(full, 'a');

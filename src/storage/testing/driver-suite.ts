@@ -37,6 +37,18 @@ export function runDriverSuite(name: string, create: () => Promise<DriverFixture
       await driver.delete('a/b/c');
     });
 
+    it('statMany, where a driver has it, answers as stat does, in order', async (t) => {
+      if (!driver.statMany) return t.skip('optional capability not offered by this driver');
+      await driver.putContent('a/b/one', Buffer.from('12345'));
+      await driver.putContent('a/two', Buffer.from('1'));
+      const paths = ['a/b/one', 'a/missing', 'a/b', 'a/two', 'a/b/one/deeper'];
+      const many = await driver.statMany(paths);
+      const single = await Promise.all(paths.map((p) => driver.stat(p)));
+      assert.deepEqual(many.map((i) => i && { size: i.isDirectory ? 0 : i.size, dir: i.isDirectory, t: i.modifiedAt.getTime() }), single.map((i) => i && { size: i.isDirectory ? 0 : i.size, dir: i.isDirectory, t: i.modifiedAt.getTime() }));
+      assert.equal(many[1], undefined);
+      assert.equal(many[4], undefined);
+    });
+
     it('round-trips content and reports its size', async () => {
       const data = randomBytes(3000);
       await driver.putContent('x/y/file', data);
