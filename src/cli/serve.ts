@@ -52,6 +52,10 @@ export function serveCommand(): Command {
           readOnly: settings.readOnly,
           headers: settings.headers,
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
+          web: { enabled: config.web.enabled, path: config.web.path },
+          ...(config.http.host ? { publicHost: config.http.host } : {}),
+          retention: settings.retention,
+          ...(settings.gc ? { gcSchedule: settings.gc } : {}),
           maintenance: {
             ...(settings.uploadPurging ? { uploadPurging: settings.uploadPurging } : {}),
             ...(settings.gc ? { gc: { ...settings.gc, retention: settings.retention, immutableTags: settings.immutableTags } } : {}),

@@ -27,6 +27,8 @@ export interface HttpServerOptions {
   gate?: RequestGate;
   /** The admin API under /pier/api/ (it authenticates on its own). */
   admin?: AdminHandler;
+  /** The web UI's files (returns a route id when it served the request). */
+  web?: (req: IncomingMessage, res: ServerResponse, path: string) => string | undefined;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -49,7 +51,7 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin }: HttpServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, web }: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
@@ -97,7 +99,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
         return;
       }
       const gateRoute = gate ? await gate.serve(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1))) : undefined;
-      routeId = gateRoute ?? (await serveOperational(path, method, res, metrics, health));
+      routeId = gateRoute ?? web?.(req, res, path) ?? (await serveOperational(path, method, res, metrics, health));
       return;
     }
     const match = matchRoute(method, path);

@@ -27,6 +27,13 @@ import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.t
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
 import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.ts';
 import { createAdminApi } from '../http/admin/admin-api.ts';
+import type { GcSchedule } from '../http/admin/admin-context.ts';
+import type { RetentionRule } from '../registry/gc/apply-retention.ts';
+import { SqliteBrowseIndex } from '../browse/sqlite/sqlite-browse-index.ts';
+import { startFactFilling } from '../browse/fill-facts.ts';
+import { BrowserSessions } from '../auth/sessions/browser-sessions.ts';
+import { SqliteSessionStore } from '../auth/sessions/sqlite-session-store.ts';
+import { createWebSite } from '../web/static-site.ts';
 
 export interface StartOptions {
   dataDir: string;
@@ -50,6 +57,13 @@ export interface StartOptions {
   access?: AccessConfig;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
+  /** The web UI (Pier-only `web` section): served at `path` unless disabled; `root` overrides where its files are. */
+  web?: { enabled: boolean; path: string; root?: string };
+  /** http.host: the registry's public address (pull commands in the UI). */
+  publicHost?: string;
+  /** For the admin API's rules page. */
+  retention?: RetentionRule[];
+  gcSchedule?: GcSchedule;
 }
 
 export interface RunningServer {
@@ -84,10 +98,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let accessControl: AccessControl | undefined;
   let listener: Listener;
   let tokenStore: SqliteApiTokenStore | undefined;
+  let browse: SqliteBrowseIndex | undefined;
+  let sessionStore: SqliteSessionStore | undefined;
   let apiTokens: ApiTokens;
   try {
     tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
     apiTokens = new ApiTokens(tokenStore);
+    browse = SqliteBrowseIndex.open(indexFile(options.dataDir));
+    sessionStore = SqliteSessionStore.open(indexFile(options.dataDir));
+    const web = options.web?.enabled === false ? undefined : createWebSite(options.web?.path ?? '/', options.web?.root);
+    if (web && !web.built) options.logger.warn('the web UI is not built (npm run build:web): its path answers 503');
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
     const gateOptions: GateOptions = {
       logger: options.logger,
@@ -108,7 +128,19 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         index: opened.index,
         quotas: options.registry?.quotas ?? [],
         ...(accessControl ? { access: accessControl } : {}),
+        registry: opened.registry,
+        storage: opened.storage,
+        browse,
+        sessions: new BrowserSessions(sessionStore),
+        immutableTags: options.registry?.immutableTags ?? [],
+        retention: options.retention ?? [],
+        ...(options.gcSchedule ? { gc: options.gcSchedule } : {}),
+        ...(options.access?.access.policy ? { accessPolicy: options.access.access.policy } : {}),
+        deleteEnabled: options.registry?.deleteEnabled ?? false,
+        readOnly: options.readOnly === true,
+        ...(options.publicHost ? { publicHost: options.publicHost } : {}),
       }),
+      ...(web ? { web: (req, res, path) => web.serve(req, res, path) } : {}),
     };
     listener = options.tls ? tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
     await new Promise<void>((resolve, reject) => {
@@ -120,11 +152,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     });
   } catch (error) {
     await tokenStore?.close();
+    await browse?.close();
+    await sessionStore?.close();
     await opened.close();
     throw error;
   }
   const { server } = listener;
   const maintenance = options.maintenance ? startMaintenance(opened.storage, opened.index, options.logger, metrics, options.maintenance) : undefined;
+  const factFilling = startFactFilling(browse, opened.storage, options.logger);
   health.state = 'ready';
   const port = (server.address() as AddressInfo).port;
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
@@ -160,7 +195,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         clearInterval(sweep);
         await maintenance?.stop();
+        await factFilling.stop();
         await tokenStore.close();
+        await browse.close();
+        await sessionStore.close();
         await opened.close();
       })();
       return closing;
