@@ -148,7 +148,9 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
         sendAdminError(res, error);
       } else if (RegistryError.is(error)) {
         const headers: Record<string, string> = { ...NO_STORE };
-        if (typeof error.hints.challenge === 'string') headers['WWW-Authenticate'] = error.hints.challenge;
+        // A page's own fetch() gets no challenge, so the browser does not pop up its Basic login dialog.
+        const scripted = req.headers['sec-fetch-mode'] !== undefined && req.headers['sec-fetch-mode'] !== 'navigate';
+        if (typeof error.hints.challenge === 'string' && !scripted) headers['WWW-Authenticate'] = error.hints.challenge;
         if (typeof error.hints.retryAfter === 'number') headers['Retry-After'] = String(error.hints.retryAfter);
         sendError(res, error, headers);
       } else {
