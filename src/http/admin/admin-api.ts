@@ -149,8 +149,9 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
       } else if (RegistryError.is(error)) {
         const headers: Record<string, string> = { ...NO_STORE };
         // A page's own fetch() gets no challenge, so the browser does not pop up its Basic login dialog.
-        const scripted = req.headers['sec-fetch-mode'] !== undefined && req.headers['sec-fetch-mode'] !== 'navigate';
-        if (typeof error.hints.challenge === 'string' && !scripted) headers['WWW-Authenticate'] = error.hints.challenge;
+        const scripted = req.headers['sec-fetch-site'] !== undefined && req.headers['sec-fetch-mode'] !== 'navigate';
+        const challenge = typeof error.hints.challenge === 'string' ? error.hints.challenge : error.code === 'UNAUTHORIZED' && access ? unauthorized('').hints.challenge : undefined;
+        if (typeof challenge === 'string' && !scripted) headers['WWW-Authenticate'] = challenge;
         if (typeof error.hints.retryAfter === 'number') headers['Retry-After'] = String(error.hints.retryAfter);
         sendError(res, error, headers);
       } else {

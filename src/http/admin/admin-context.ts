@@ -163,6 +163,8 @@ export function mayAct(r: Pick<AdminRequest, 'caller' | 'deps'>, repository: str
 /** Refuses unless the caller may take `action` on the repository. */
 export function requireAction(r: Pick<AdminRequest, 'caller' | 'deps'>, repository: string, action: 'pull' | 'push' | 'delete'): void {
   if (mayAct(r, repository, action)) return;
+  // Anonymous callers are asked to sign in; a signed-in caller is refused.
+  if (r.caller.user === undefined && !r.caller.admin && r.deps.access) throw new RegistryError('UNAUTHORIZED', 'authentication required');
   throw new RegistryError('DENIED', 'requested access to the resource is denied', [{ Type: 'repository', Class: '', Name: repository, Action: action }]);
 }
 

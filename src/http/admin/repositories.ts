@@ -7,10 +7,12 @@ import { RegistryError } from '../../registry/errors.ts';
 import { parseRepositoryName } from '../../registry/model/repository-name.ts';
 import { parseTag } from '../../registry/model/tag.ts';
 import { SORT_KEYS, needsMetadata, searchRepositories, type SortKey } from '../../browse/repository-search.ts';
-import { factsFor } from '../../browse/fill-facts.ts';
+import { factsFor, fillMissingFacts } from '../../browse/fill-facts.ts';
 import { AdminError, browsing, intParam, iso, json, mayAct, noContent, requireAction, type AdminRequest, type AdminRoute } from './admin-context.ts';
 
 export const MAX_PAGE = 500;
+/** At most this many images' facts are read during one search (the background job does the rest). */
+const SEARCH_FILL_LIMIT = 200;
 
 async function listRepositories(r: AdminRequest): Promise<void> {
   const { browse } = browsing(r.deps);
@@ -22,6 +24,8 @@ async function listRepositories(r: AdminRequest): Promise<void> {
   const offset = intParam(r.query, 'offset', 0, 0, 1e9);
   const limit = intParam(r.query, 'limit', 50, 1, MAX_PAGE);
   const all = (await browse.repositories()).filter((repo) => mayAct(r, repo.name, 'pull'));
+  // Labels come from image configs: learn those of images pushed since the last background round first.
+  if (needsMetadata(q)) await fillMissingFacts(browse, browsing(r.deps).storage, SEARCH_FILL_LIMIT);
   const metadata = needsMetadata(q) ? await browse.searchableMetadata() : new Map();
   const found = searchRepositories(all, metadata, { q, sort, order, offset, limit });
   json(r.res, 200, {
