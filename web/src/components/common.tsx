@@ -45,7 +45,8 @@ async function copyText(text: string): Promise<void> {
   }
 }
 
-export function CopyButton({ text, label }: { text: string; label: string }) {
+/** A copy button; `what` completes its accessible name ("Copy the pull command"), visually hidden. */
+export function CopyButton({ text, what }: { text: string; what: string }) {
   const [copied, setCopied] = useState(false);
   useEffect(() => {
     if (!copied) return;
@@ -54,8 +55,9 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
   }, [copied]);
   return (
     <>
-      <button type="button" class="secondary" aria-label={label} onClick={() => void copyText(text).then(() => setCopied(true))}>
+      <button type="button" class="secondary" onClick={() => void copyText(text).then(() => setCopied(true))}>
         {copied ? 'Copied' : 'Copy'}
+        <span class="visually-hidden"> {what}</span>
       </button>
       <span class="visually-hidden" role="status" aria-live="polite">
         {copied ? 'Copied to the clipboard' : ''}

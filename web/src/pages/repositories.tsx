@@ -43,6 +43,9 @@ export function RepositoriesPage({ route }: { route: string }) {
     navigate(s ? `/?${s}` : '/');
   };
 
+  // A pending search must not navigate away from the page the user went to meanwhile.
+  useEffect(() => () => clearTimeout(debounce.current), []);
+
   useEffect(() => {
     let current = true;
     const query = new URLSearchParams({ q, sort, offset: String((page - 1) * PAGE), limit: String(PAGE) });

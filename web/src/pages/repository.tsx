@@ -38,7 +38,7 @@ export function RepositoryPage({ name, session }: { name: string; session: Sessi
       </nav>
       <h1 class="break">{name}</h1>
       <p class="figures">
-        <span>{detail.tagCount} tags</span>
+        <span>{detail.tagCount === 1 ? '1 tag' : `${detail.tagCount} tags`}</span>
         <span>{bytes(detail.sizeBytes)}</span>
         <span>last push {ago(detail.lastPushAt)}</span>
       </p>
@@ -66,7 +66,7 @@ export function RepositoryPage({ name, session }: { name: string; session: Sessi
         ) : null}
         <div class="command">
           <code data-testid="pull-command">{command}</code>
-          <CopyButton text={command} label="Copy the pull command" />
+          <CopyButton text={command} what="the pull command" />
         </div>
       </div>
 

@@ -124,7 +124,7 @@ export function TokensPage({ session, route }: { session: Session; route: string
               </p>
               <div class="command">
                 <code>{created.token}</code>
-                <CopyButton text={created.token} label="Copy the new token" />
+                <CopyButton text={created.token} what="the new token" />
               </div>
             </div>
           ) : null}
