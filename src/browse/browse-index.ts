@@ -62,6 +62,18 @@ export interface SearchableMetadata {
   annotations: Array<[string, string]>;
 }
 
+/** Who pushed a manifest into a repository last, and when it was last pulled (recorded by this Pier). */
+export interface ImageActivity {
+  pushedBy?: string;
+  pushedAt?: Date;
+  lastPulledAt?: Date;
+}
+
+export interface ActivityRecord extends ImageActivity {
+  repository: string;
+  digest: string;
+}
+
 export interface BrowseIndex {
   /** Every repository with its figures (the caller filters what a user may see). */
   repositories(): Promise<RepositorySummary[]>;
@@ -76,5 +88,9 @@ export interface BrowseIndex {
   saveFacts(digest: string, facts: ImageFacts): Promise<void>;
   /** Tagged manifests whose facts are not known yet, with one repository holding each. */
   manifestsWithoutFacts(limit: number): Promise<Array<{ repository: string; digest: string }>>;
+  /** Merges records: a push sets pusher and time; a pull moves the last-pulled time forward only. */
+  recordActivity(records: ActivityRecord[]): Promise<void>;
+  /** By manifest digest; digests never pushed or pulled through this registry are absent. */
+  activity(repository: string): Promise<Map<string, ImageActivity>>;
   close(): Promise<void>;
 }

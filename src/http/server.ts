@@ -29,6 +29,17 @@ export interface HttpServerOptions {
   admin?: AdminHandler;
   /** The web UI's files (returns a route id when it served the request). */
   web?: (req: IncomingMessage, res: ServerResponse, path: string) => string | undefined;
+  /** Told about every /v2 request when it has ended (the activity record: who pushed, when pulled). */
+  onExchangeEnd?: (event: ExchangeEnd) => void;
+}
+
+export interface ExchangeEnd {
+  routeId: string;
+  method: string;
+  status: number;
+  params: Record<string, string>;
+  req: IncomingMessage;
+  res: ServerResponse;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -51,7 +62,7 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, web }: HttpServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, web, onExchangeEnd }: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
@@ -68,6 +79,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
   let routeId = 'unknown';
   let failure: unknown;
   let uploading = false;
+  let v2Params: Record<string, string> | undefined;
 
   res.once('close', () => {
     if (uploading) metrics.uploadsInProgress.dec();
@@ -82,6 +94,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
     const entry = { requestId, method, route: routeId, status, durationMs: Math.round(seconds * 1e5) / 100 };
     if (status >= 500 && status !== 499) logger.error({ ...entry, err: failure }, 'request failed');
     else logger.info(entry, 'request');
+    if (onExchangeEnd && v2Params) {
+      try {
+        onExchangeEnd({ routeId, method, status, params: v2Params, req, res });
+      } catch (err) {
+        logger.warn({ err }, 'recording the request failed');
+      }
+    }
   });
 
   gate?.begin(res);
@@ -117,6 +136,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
       metrics.uploadsInProgress.inc();
     }
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+    v2Params = match.params;
     const exchange = { req, res, query, params: match.params, registry };
     const handler = gate ? ((await gate.authorize(exchange, routeId, method)) ?? match.handler) : match.handler;
     await handler(exchange);

@@ -31,6 +31,8 @@ import type { GcSchedule } from '../http/admin/admin-context.ts';
 import type { RetentionRule } from '../registry/gc/apply-retention.ts';
 import { SqliteBrowseIndex } from '../browse/sqlite/sqlite-browse-index.ts';
 import { startFactFilling } from '../browse/fill-facts.ts';
+import { startActivityRecorder, type ActivityRecorder } from '../browse/activity-recorder.ts';
+import { observeActivity } from '../http/activity-observer.ts';
 import { BrowserSessions } from '../auth/sessions/browser-sessions.ts';
 import { SqliteSessionStore } from '../auth/sessions/sqlite-session-store.ts';
 import { createWebSite } from '../web/static-site.ts';
@@ -100,12 +102,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let tokenStore: SqliteApiTokenStore | undefined;
   let browse: SqliteBrowseIndex | undefined;
   let sessionStore: SqliteSessionStore | undefined;
+  let activity: ActivityRecorder | undefined;
   let apiTokens: ApiTokens;
   try {
     tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
     apiTokens = new ApiTokens(tokenStore);
     browse = SqliteBrowseIndex.open(indexFile(options.dataDir));
     sessionStore = SqliteSessionStore.open(indexFile(options.dataDir));
+    activity = startActivityRecorder(browse, options.logger);
     const web = options.web?.enabled === false ? undefined : createWebSite(options.web?.path ?? '/', options.web?.root);
     if (web && !web.built) options.logger.warn('the web UI is not built (npm run build:web): its path answers 503');
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
@@ -131,6 +135,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         registry: opened.registry,
         storage: opened.storage,
         browse,
+        activity,
         sessions: new BrowserSessions(sessionStore),
         immutableTags: options.registry?.immutableTags ?? [],
         retention: options.retention ?? [],
@@ -141,6 +146,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         ...(options.publicHost ? { publicHost: options.publicHost } : {}),
       }),
       ...(web ? { web: (req, res, path) => web.serve(req, res, path) } : {}),
+      onExchangeEnd: observeActivity(activity),
     };
     listener = options.tls ? tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
     await new Promise<void>((resolve, reject) => {
@@ -151,6 +157,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       });
     });
   } catch (error) {
+    await activity?.stop();
     await tokenStore?.close();
     await browse?.close();
     await sessionStore?.close();
@@ -196,6 +203,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         clearInterval(sweep);
         await maintenance?.stop();
         await factFilling.stop();
+        await activity.stop();
         await tokenStore.close();
         await browse.close();
         await sessionStore.close();

@@ -264,6 +264,20 @@ describe('admin API: browsing', () => {
     assert.deepEqual(one.platforms.map((p) => p.architecture), ['amd64']);
     assert.ok(Date.parse(one.pushedAt) > Date.now() - 120_000);
     assert.equal((await call('repositories/team/app/tags', 'dev')).json<Tags>().canDelete, true);
+    type Activity = { tags: Array<{ tag: string; pushedBy: string | null; lastPulledAt: string | null }> };
+    const before = (await call('repositories/team/tools/tags', 'alice')).json<Activity>().tags[0]!;
+    assert.equal(before.pushedBy, 'alice', 'who pushed, from the registry API request');
+    assert.equal(before.lastPulledAt, null);
+    const pull = await fetch(`${pier.url}/v2/team/tools/manifests/latest`, { headers: { Authorization: basicAuth('viewer', PASSWORDS.viewer), Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(pull.status, 200);
+    await pull.arrayBuffer();
+    let pulled = before;
+    for (let i = 0; i < 50 && pulled.lastPulledAt === null; i++) {
+      pulled = (await call('repositories/team/tools/tags', 'alice')).json<Activity>().tags[0]!; // the server records a pull once its response has ended
+      if (pulled.lastPulledAt === null) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(pulled.lastPulledAt && Date.parse(pulled.lastPulledAt) > Date.now() - 60_000, `last pulled ${pulled.lastPulledAt}`);
+    assert.equal(pulled.pushedBy, 'alice', 'a pull leaves the pusher');
     const multiTags = (await call('repositories/team/multi/tags', 'viewer')).json<Tags>();
     assert.deepEqual(multiTags.tags[0]!.platforms.map((p) => p.architecture), ['amd64', 'arm64']);
 

@@ -73,8 +73,9 @@ async function axeCheck(name: string): Promise<void> {
   assert.deepEqual(serious, [], `axe-core on ${name}: ${JSON.stringify(serious, null, 1)}`);
 }
 
-async function shot(name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+/** Long lists are shot as the screen shows them; other pages whole. */
+async function shot(name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage });
 }
 
 async function signIn(user: keyof typeof PASSWORDS): Promise<void> {
@@ -187,7 +188,7 @@ lifecycle:
     await page.getByText(`of ${BULK + 2} repositories`).waitFor();
     assert.equal(await page.getByTestId('repository-table').locator('tbody tr').count(), 50);
     await axeCheck('repositories');
-    await shot('repositories');
+    await shot('repositories', false);
     await page.getByRole('button', { name: 'Next' }).click();
     await page.getByText(`Showing 51–100 of ${BULK + 2}`).waitFor();
   });
@@ -216,6 +217,7 @@ lifecycle:
     const digestCell = await rows.filter({ hasText: '1.0' }).locator('td').first().innerText();
     assert.equal(digestCell, image.digest.slice('sha256:'.length, 'sha256:'.length + 12));
     assert.match(await rows.filter({ hasText: '1.0' }).innerText(), /linux\/amd64/);
+    assert.match(await rows.filter({ hasText: '1.0' }).innerText(), /\bdev\b/, 'pushed by dev (with skopeo)');
     await page.getByRole('combobox', { name: 'Tag', exact: true }).selectOption('1.0');
     const command = `docker pull ${pier.host}/team/webapp:1.0`;
     assert.equal(await page.getByTestId('pull-command').innerText(), command);
@@ -257,9 +259,23 @@ lifecycle:
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
       await page.locator('main table, main .muted').first().waitFor();
       await axeCheck(name);
-      await shot(name);
+      await shot(name, name !== 'storage');
     }
-    await page.getByRole('row', { name: /viewer/ }).waitFor({ state: 'detached' }).catch(() => undefined);
+  });
+
+  it('creates an API token from the page (the secret shown once) and revokes it', async () => {
+    await page.getByLabel('Name', { exact: true }).fill('ci-robot');
+    await page.getByRole('checkbox', { name: 'push' }).check();
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = await page.locator('.notice code').innerText();
+    assert.match(secret, /^pier_[0-9a-f]{16}_/);
+    const v2 = await fetch(`${pier.url}/v2/team/webapp/tags/list`, { headers: { Authorization: basicAuth('ci', secret) } });
+    assert.equal(v2.status, 200, 'the new token works on /v2');
+    await page.getByRole('row', { name: /ci-robot/ }).waitFor();
+    await page.getByRole('button', { name: 'Revoke token ci-robot' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('row', { name: /ci-robot/ }).waitFor({ state: 'detached' });
+    assert.equal((await fetch(`${pier.url}/v2/team/webapp/tags/list`, { headers: { Authorization: basicAuth('ci', secret) } })).status, 401);
   });
 
   it('deletes a tag as an allowed user, after confirmation', async () => {

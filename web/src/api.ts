@@ -108,6 +108,8 @@ export interface ManifestDetail {
   mediaType: string;
   size: number;
   pushedAt: string;
+  pushedBy: string | null;
+  lastPulledAt: string | null;
   tags: string[];
   kind: 'image' | 'index' | 'unknown';
   artifactType: string | null;

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { SCHEMA_VERSION } from '../../index/sqlite/sqlite-schema.ts';
-import type { BrowseIndex, ImageFacts, ManifestSummary, RepositorySummary, SearchableMetadata, TagSummary } from '../browse-index.ts';
+import type { ActivityRecord, BrowseIndex, ImageActivity, ImageFacts, ManifestSummary, RepositorySummary, SearchableMetadata, TagSummary } from '../browse-index.ts';
 
 type Row = Record<string, unknown>;
 
@@ -14,6 +14,15 @@ export const IMAGE_FACTS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS image_facts (
   digest TEXT PRIMARY KEY,        -- a manifest digest; facts of content never change
   facts TEXT NOT NULL             -- JSON: {"platforms": [...], "labels": {...}, "created": "..."}
+) WITHOUT ROWID;
+-- who pushed a manifest into a repository, and when it was last pulled; recorded, not derived (kept by reindex)
+CREATE TABLE IF NOT EXISTS image_activity (
+  repository TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  pushed_by TEXT,
+  pushed_at INTEGER,
+  last_pulled_at INTEGER,
+  PRIMARY KEY (repository, digest)
 ) WITHOUT ROWID;
 `;
 
@@ -117,6 +126,32 @@ export class SqliteBrowseIndex implements BrowseIndex {
     return (this.statements.withoutFacts.all(limit) as Row[]).map((r) => ({ repository: r.name as string, digest: r.digest as string }));
   }
 
+  async recordActivity(records: ActivityRecord[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const r of records) {
+        this.statements.recordActivity.run({
+          repository: r.repository,
+          digest: r.digest,
+          pushed_by: r.pushedBy ?? null,
+          pushed_at: r.pushedAt?.getTime() ?? null,
+          pulled: r.lastPulledAt?.getTime() ?? null,
+        });
+      }
+    })();
+  }
+
+  async activity(repository: string): Promise<Map<string, ImageActivity>> {
+    const out = new Map<string, ImageActivity>();
+    for (const r of this.statements.activity.all(repository) as Row[]) {
+      out.set(r.digest as string, {
+        ...(r.pushed_by !== null ? { pushedBy: r.pushed_by as string } : {}),
+        ...(r.pushed_at !== null ? { pushedAt: new Date(r.pushed_at as number) } : {}),
+        ...(r.last_pulled_at !== null ? { lastPulledAt: new Date(r.last_pulled_at as number) } : {}),
+      });
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
@@ -165,6 +200,15 @@ function prepare(db: Database.Database) {
     ),
     facts: db.prepare('SELECT facts FROM image_facts WHERE digest = ?'),
     saveFacts: db.prepare('INSERT INTO image_facts (digest, facts) VALUES (?, ?) ON CONFLICT DO UPDATE SET facts = excluded.facts'),
+    // A push (pushed_at given) replaces pusher and time; a pull only moves last_pulled_at forward.
+    recordActivity: db.prepare(
+      `INSERT INTO image_activity (repository, digest, pushed_by, pushed_at, last_pulled_at) VALUES (@repository, @digest, @pushed_by, @pushed_at, @pulled)
+       ON CONFLICT (repository, digest) DO UPDATE SET
+         pushed_by = CASE WHEN excluded.pushed_at IS NOT NULL THEN excluded.pushed_by ELSE image_activity.pushed_by END,
+         pushed_at = COALESCE(excluded.pushed_at, image_activity.pushed_at),
+         last_pulled_at = MAX(COALESCE(image_activity.last_pulled_at, 0), COALESCE(excluded.last_pulled_at, 0))`,
+    ),
+    activity: db.prepare('SELECT digest, pushed_by, pushed_at, NULLIF(last_pulled_at, 0) AS last_pulled_at FROM image_activity WHERE repository = ?'),
     withoutFacts: db.prepare(
       `SELECT r.name, t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id
        WHERE NOT EXISTS (SELECT 1 FROM image_facts f WHERE f.digest = t.digest)

@@ -14,6 +14,7 @@ import type { MetadataIndex, RegistryStorage } from '../../registry/ports.ts';
 import type { Registry } from '../../registry/registry.ts';
 import type { PolicyConfig } from '../../auth/policy.ts';
 import type { BrowseIndex } from '../../browse/browse-index.ts';
+import type { ActivityRecorder } from '../../browse/activity-recorder.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import { readBody } from '../params.ts';
 
@@ -47,6 +48,8 @@ export interface AdminDeps {
   registry?: Registry;
   storage?: RegistryStorage;
   browse?: BrowseIndex;
+  /** Pending pull times are written before a listing reads them. */
+  activity?: ActivityRecorder;
   sessions?: BrowserSessions;
   immutableTags: ImmutabilityRule[];
   retention: RetentionRule[];

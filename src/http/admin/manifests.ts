@@ -10,6 +10,13 @@ import { readManifestContent } from '../../browse/image-content.ts';
 import { browsing, iso, json, mayAct, noContent, requireAction, type AdminRequest, type AdminRoute } from './admin-context.ts';
 import { checkDelete } from './repositories.ts';
 
+/** The index keeps an image's config media type as its artifact type (for the referrers API); that is no artifact. */
+const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+function artifactTypeOf(indexed: string | undefined, declared: string | undefined): string | null {
+  if (declared) return declared;
+  return indexed && !IMAGE_CONFIG_TYPES.has(indexed) ? indexed : null;
+}
+
 async function resolveDigest(r: AdminRequest, name: string): Promise<string> {
   const reference = parseReference(r.params.reference!);
   if (reference.kind === 'digest') return reference.digest.value;
@@ -28,15 +35,19 @@ async function showManifest(r: AdminRequest): Promise<void> {
   const content = await readManifestContent(storage, digest);
   const referrers = await r.deps.index.listReferrers(name, digest);
   const layerSizes = await browse.blobSizes(name, content?.layers.map((l) => l.digest) ?? []);
+  await r.deps.activity?.flush();
+  const activity = (await browse.activity(name)).get(digest);
   json(r.res, 200, {
     name,
     digest,
     mediaType: summary.mediaType,
     size: summary.size,
     pushedAt: iso(summary.pushedAt),
+    pushedBy: activity?.pushedBy ?? null,
+    lastPulledAt: iso(activity?.lastPulledAt),
     tags: summary.tags,
     kind: content?.kind ?? 'unknown',
-    artifactType: summary.artifactType ?? content?.artifactType ?? null,
+    artifactType: artifactTypeOf(summary.artifactType, content?.artifactType),
     subject: summary.subject ?? null,
     annotations: summary.annotations ?? content?.annotations ?? {},
     config: content?.config ?? null,

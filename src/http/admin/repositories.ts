@@ -44,6 +44,8 @@ async function listTags(r: AdminRequest): Promise<void> {
   if (tags === undefined) throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name });
   const summary = (await browse.repositories()).find((repo) => repo.name === name);
   const facts = await factsFor(browse, storage, tags.map((t) => t.digest));
+  await r.deps.activity?.flush();
+  const activity = await browse.activity(name);
   json(r.res, 200, {
     name,
     tagCount: tags.length,
@@ -61,9 +63,9 @@ async function listTags(r: AdminRequest): Promise<void> {
       created: facts.get(t.digest)?.created ?? null,
       updatedAt: iso(t.updatedAt),
       pushedAt: iso(t.pushedAt),
-      // Not recorded by this version: who pushed and when a tag was last pulled.
-      pushedBy: null,
-      lastPulledAt: null,
+      // Known for manifests pushed or pulled through this registry since it recorded activity.
+      pushedBy: activity.get(t.digest)?.pushedBy ?? null,
+      lastPulledAt: iso(activity.get(t.digest)?.lastPulledAt),
     })),
   });
 }

@@ -39,7 +39,8 @@ export function ManifestPage({ name, reference }: { name: string; reference: str
           ['Media type', <code>{m.mediaType}</code>],
           ...(m.artifactType ? ([['Artifact type', <code>{m.artifactType}</code>]] as Array<[string, ComponentChildren]>) : []),
           ['Tags', m.tags.length > 0 ? m.tags.join(', ') : 'untagged'],
-          ['Pushed', dateTime(m.pushedAt)],
+          ['Pushed', `${dateTime(m.pushedAt)}${m.pushedBy ? ` by ${m.pushedBy}` : ''}`],
+          ...(m.lastPulledAt ? ([['Last pulled', dateTime(m.lastPulledAt)]] as Array<[string, string]>) : []),
           ...(m.kind === 'image' ? ([['Layers', `${m.layers.length} (${bytes(m.totalLayerBytes)})`]] as Array<[string, string]>) : []),
           ...(m.subject ? ([['Refers to', <a href={links.manifest(name, m.subject)}>{shortDigest(m.subject)}</a>]] as Array<[string, ComponentChildren]>) : []),
         ]}
