@@ -111,7 +111,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     sessionStore = SqliteSessionStore.open(indexFile(options.dataDir));
     activity = startActivityRecorder(browse, options.logger);
     const web = options.web?.enabled === false ? undefined : createWebSite(options.web?.path ?? '/', options.web?.root);
-    if (web && !web.built) options.logger.warn('the web UI is not built (npm run build:web): its path answers 503');
+    if (web && !web.built) options.logger.warn('the web UI is not built (npm run build:web): its path answers with a note saying so');
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
     const gateOptions: GateOptions = {
       logger: options.logger,

@@ -44,7 +44,7 @@ interface StaticFile {
 export interface WebSite {
   /** Serves the request if it is one of the UI's files; returns its route id, or undefined. */
   serve(req: IncomingMessage, res: ServerResponse, path: string): string | undefined;
-  /** False when the UI was not built (the path then answers 503 with how to build it). */
+  /** False when the UI was not built (the path then answers a line saying how to build it). */
   readonly built: boolean;
 }
 
@@ -81,7 +81,8 @@ export function createWebSite(path: string, root: string = DEFAULT_WEB_ROOT): We
       }
       if (!built && name === 'index.html') {
         const text = 'The web UI is not built: run `npm run build:web` (npm install does it).\n';
-        res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+        // 200, as the reference registry answers `/`: load balancers probe it.
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
         res.end(text);
         return 'web';
       }

@@ -54,7 +54,7 @@ async function users(r: AdminRequest): Promise<void> {
     users: [...names].sort().map((user) => ({
       user,
       inHtpasswd: access?.htpasswd?.has(user) ?? false,
-      admin: access?.policy.isAdmin(user) ?? false,
+      admin: (access?.policy.enabled ?? false) && access!.policy.isAdmin(user),
       groups: groupsOf(user),
       tokens: tokens.filter((t) => t.user === user).length,
     })),

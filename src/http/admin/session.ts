@@ -61,7 +61,7 @@ async function signIn(r: AdminRequest): Promise<void> {
   }
   const started = await deps.sessions.start(check.user, check.apiToken?.id);
   deps.logger.info({ user: check.user, ...(check.apiToken ? { tokenId: check.apiToken.id } : {}) }, 'signed in');
-  const admin = !check.apiToken && deps.access.policy.isAdmin(check.user);
+  const admin = !check.apiToken && deps.access.policy.enabled && deps.access.policy.isAdmin(check.user);
   json(res, 201, { user: check.user, admin, csrfToken: started.csrfToken }, { 'Set-Cookie': sessionCookie(started.secret, { secure: secureCookies(req) }) });
 }
 
