@@ -77,6 +77,8 @@ export interface ActivityRecord extends ImageActivity {
 export interface BrowseIndex {
   /** Every repository with its figures (the caller filters what a user may see). */
   repositories(): Promise<RepositorySummary[]>;
+  /** One repository's figures; undefined when it is unknown. */
+  repository(name: string): Promise<RepositorySummary | undefined>;
   /** The repository's tags, newest first; undefined when the repository is unknown. */
   tags(repository: string): Promise<TagSummary[] | undefined>;
   manifest(repository: string, digest: string): Promise<ManifestSummary | undefined>;
@@ -85,7 +87,8 @@ export interface BrowseIndex {
   /** Labels (from stored facts) and annotations of every tagged manifest, by repository. */
   searchableMetadata(): Promise<Map<string, SearchableMetadata>>;
   facts(digests: string[]): Promise<Map<string, ImageFacts>>;
-  saveFacts(digest: string, facts: ImageFacts): Promise<void>;
+  /** Stores facts by manifest digest, in one transaction. */
+  saveFacts(facts: Map<string, ImageFacts>): Promise<void>;
   /** Tagged manifests whose facts are not known yet, with one repository holding each. */
   manifestsWithoutFacts(limit: number): Promise<Array<{ repository: string; digest: string }>>;
   /** Merges records: a push sets pusher and time; a pull moves the last-pulled time forward only. */

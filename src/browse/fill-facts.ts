@@ -11,19 +11,19 @@ import { imageFactsOf } from './image-content.ts';
 /** Facts for these digests, computing and storing those not known yet. */
 export async function factsFor(browse: BrowseIndex, storage: RegistryStorage, digests: string[]): Promise<Map<string, ImageFacts>> {
   const known = await browse.facts(digests);
-  for (const digest of new Set(digests)) {
-    if (known.has(digest)) continue;
-    const facts = await imageFactsOf(storage, digest);
-    await browse.saveFacts(digest, facts);
-    known.set(digest, facts);
-  }
+  const learned = new Map<string, ImageFacts>();
+  for (const digest of new Set(digests)) if (!known.has(digest)) learned.set(digest, await imageFactsOf(storage, digest));
+  if (learned.size > 0) await browse.saveFacts(learned);
+  for (const [digest, facts] of learned) known.set(digest, facts);
   return known;
 }
 
 /** One round: up to `limit` tagged manifests without facts; returns how many were filled. */
 export async function fillMissingFacts(browse: BrowseIndex, storage: RegistryStorage, limit: number): Promise<number> {
   const missing = await browse.manifestsWithoutFacts(limit);
-  for (const { digest } of missing) await browse.saveFacts(digest, await imageFactsOf(storage, digest));
+  const learned = new Map<string, ImageFacts>();
+  for (const { digest } of missing) learned.set(digest, await imageFactsOf(storage, digest));
+  if (learned.size > 0) await browse.saveFacts(learned);
   return missing.length;
 }
 

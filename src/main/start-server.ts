@@ -59,7 +59,7 @@ export interface StartOptions {
   access?: AccessConfig;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
-  /** The web UI (Pier-only `web` section): served at `path` unless disabled; `root` overrides where its files are. */
+  /** The web UI (Pier-only `web` section; `pier serve` enables it by default): served at `path`; `root` overrides where its files are. Absent: no UI. */
   web?: { enabled: boolean; path: string; root?: string };
   /** http.host: the registry's public address (pull commands in the UI). */
   publicHost?: string;
@@ -110,7 +110,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     browse = SqliteBrowseIndex.open(indexFile(options.dataDir));
     sessionStore = SqliteSessionStore.open(indexFile(options.dataDir));
     activity = startActivityRecorder(browse, options.logger);
-    const web = options.web?.enabled === false ? undefined : createWebSite(options.web?.path ?? '/', options.web?.root);
+    const web = options.web?.enabled ? createWebSite(options.web.path, options.web.root) : undefined;
     if (web && !web.built) options.logger.warn('the web UI is not built (npm run build:web): its path answers with a note saying so');
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
     const gateOptions: GateOptions = {

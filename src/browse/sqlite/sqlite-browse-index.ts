@@ -40,6 +40,7 @@ export class SqliteBrowseIndex implements BrowseIndex {
     try {
       db.pragma('journal_mode = WAL');
       db.pragma('busy_timeout = 10000');
+      db.pragma('synchronous = NORMAL'); // facts are derived and activity is a convenience: no fsync per write
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) throw new Error(`index ${file} has schema ${version}, newer than this Pier (${SCHEMA_VERSION})`);
       return new SqliteBrowseIndex(db);
@@ -50,12 +51,12 @@ export class SqliteBrowseIndex implements BrowseIndex {
   }
 
   async repositories(): Promise<RepositorySummary[]> {
-    return (this.statements.repositories.all() as Row[]).map((r) => ({
-      name: r.name as string,
-      tagCount: r.tag_count as number,
-      sizeBytes: (r.size as number | null) ?? 0,
-      lastPushAt: r.last_push ? new Date(r.last_push as number) : undefined,
-    }));
+    return (this.statements.repositories.all() as Row[]).map(toSummary);
+  }
+
+  async repository(name: string): Promise<RepositorySummary | undefined> {
+    const row = this.statements.repository.get(name) as Row | undefined;
+    return row ? toSummary(row) : undefined;
   }
 
   async tags(repository: string): Promise<TagSummary[] | undefined> {
@@ -118,8 +119,10 @@ export class SqliteBrowseIndex implements BrowseIndex {
     return out;
   }
 
-  async saveFacts(digest: string, facts: ImageFacts): Promise<void> {
-    this.statements.saveFacts.run(digest, JSON.stringify(facts));
+  async saveFacts(facts: Map<string, ImageFacts>): Promise<void> {
+    this.db.transaction(() => {
+      for (const [digest, f] of facts) this.statements.saveFacts.run(digest, JSON.stringify(f));
+    })();
   }
 
   async manifestsWithoutFacts(limit: number): Promise<Array<{ repository: string; digest: string }>> {
@@ -157,18 +160,29 @@ export class SqliteBrowseIndex implements BrowseIndex {
   }
 }
 
+/** A repository's figures: tag count, bytes of its linked blobs, last push or tag move (0: none). */
+const SUMMARY = `SELECT r.name,
+    (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS tag_count,
+    (SELECT SUM(b.size) FROM repository_blobs b WHERE b.repository_id = r.id) AS size,
+    MAX(COALESCE((SELECT MAX(m.pushed_at) FROM manifests m WHERE m.repository_id = r.id), 0),
+        COALESCE((SELECT MAX(t.updated_at) FROM tags t WHERE t.repository_id = r.id), 0)) AS last_push
+  FROM repositories r`;
+
+function toSummary(r: Row): RepositorySummary {
+  return {
+    name: r.name as string,
+    tagCount: r.tag_count as number,
+    sizeBytes: (r.size as number | null) ?? 0,
+    lastPushAt: r.last_push ? new Date(r.last_push as number) : undefined,
+  };
+}
+
 function prepare(db: Database.Database) {
   const repo = '(SELECT id FROM repositories WHERE name = ?)';
   return {
     repositoryId: db.prepare('SELECT id FROM repositories WHERE name = ?'),
-    repositories: db.prepare(
-      `SELECT r.name,
-         (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS tag_count,
-         (SELECT SUM(b.size) FROM repository_blobs b WHERE b.repository_id = r.id) AS size,
-         MAX(COALESCE((SELECT MAX(m.pushed_at) FROM manifests m WHERE m.repository_id = r.id), 0),
-             COALESCE((SELECT MAX(t.updated_at) FROM tags t WHERE t.repository_id = r.id), 0)) AS last_push
-       FROM repositories r ORDER BY r.name`,
-    ),
+    repositories: db.prepare(`${SUMMARY} ORDER BY r.name`),
+    repository: db.prepare(`${SUMMARY} WHERE r.name = ?`),
     tags: db.prepare(
       `SELECT t.name, t.digest, t.updated_at, m.media_type, m.size, m.pushed_at FROM tags t
        JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest

@@ -42,7 +42,7 @@ async function listTags(r: AdminRequest): Promise<void> {
   requireAction(r, name, 'pull');
   const tags = await browse.tags(name);
   if (tags === undefined) throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name });
-  const summary = (await browse.repositories()).find((repo) => repo.name === name);
+  const summary = await browse.repository(name);
   const facts = await factsFor(browse, storage, tags.map((t) => t.digest));
   await r.deps.activity?.flush();
   const activity = await browse.activity(name);
