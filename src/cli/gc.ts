@@ -13,6 +13,9 @@ import { TagImmutability } from '../registry/policies/immutability.ts';
 import { parseConfigDuration } from '../config/schema.ts';
 import { loadConfigOrThrow } from '../config/load.ts';
 import { lifecycleRules } from '../config/serve-settings.ts';
+import { gcRunOf } from '../registry/gc/gc-run-log.ts';
+import { SqliteGcRunLog } from '../index/sqlite/sqlite-gc-run-log.ts';
+import { indexFile } from '../main/open-registry.ts';
 
 interface GcFlags {
   config?: string;
@@ -50,6 +53,7 @@ export function gcCommand(): Command {
       const dryRun = flags.dryRun ?? false;
       const opened = await openRegistry({ dataDir, logger });
       try {
+        const startedAt = new Date();
         const retention = await applyRetention(opened.storage, opened.index, rules.retention, new TagImmutability(rules.immutableTags), { dryRun });
         const report = await collectGarbage(opened.storage, opened.index, {
           gracePeriodMs: flags.grace !== undefined ? duration(flags.grace, '--grace') : config.lifecycle.gc.grace,
@@ -58,6 +62,10 @@ export function gcCommand(): Command {
           dryRun,
           onProgress: (phase, done) => logger.info({ phase, done }, 'gc progress'),
         });
+        if (!dryRun) {
+          const log = SqliteGcRunLog.open(indexFile(dataDir));
+          await log.record(gcRunOf(report, startedAt, 'command', retention.deleted.length)).finally(() => log.close());
+        }
         const purgeAge = duration(flags.purgeUploads, '--purge-uploads');
         const purged = purgeAge > 0 ? await purgeUploads(opened.storage, purgeAge, dryRun) : { purged: [] };
         if (flags.list) {

@@ -9,11 +9,14 @@ import { collectGarbage, type GcOptions } from '../registry/gc/collect-garbage.t
 import { purgeUploads } from '../registry/gc/purge-uploads.ts';
 import { applyRetention, type RetentionRule } from '../registry/gc/apply-retention.ts';
 import { TagImmutability, type ImmutabilityRule } from '../registry/policies/immutability.ts';
+import { gcRunOf, type GcRunLog } from '../registry/gc/gc-run-log.ts';
 
 export interface MaintenanceOptions {
   /** Retention (when rules are given), then garbage collection, every interval. */
   gc?: { intervalMs: number; retention?: RetentionRule[]; immutableTags?: ImmutabilityRule[] } & Omit<GcOptions, 'dryRun' | 'now' | 'onProgress'>;
   uploadPurging?: { intervalMs: number; maxAgeMs: number };
+  /** Where each GC run is recorded (for the admin API). */
+  gcRuns?: GcRunLog;
 }
 
 export function startMaintenance(
@@ -36,9 +39,11 @@ export function startMaintenance(
     const { intervalMs, retention = [], immutableTags = [], ...gc } = options.gc;
     const immutability = new TagImmutability(immutableTags);
     schedule(intervalMs, async () => {
+      const startedAt = new Date();
       const retained = await applyRetention(storage, index, retention, immutability, { dryRun: false });
       if (retained.deleted.length > 0) logger.info({ tagsDeleted: retained.deleted.length }, 'retention applied');
       const report = await collectGarbage(storage, index, { ...gc, dryRun: false });
+      await options.gcRuns?.record(gcRunOf(report, startedAt, 'schedule', retained.deleted.length));
       metrics.gcRuns.inc();
       metrics.gcFreedBytes.inc(report.bytesFreed);
       logger.info(

@@ -36,6 +36,7 @@ import { observeActivity } from '../http/activity-observer.ts';
 import { BrowserSessions } from '../auth/sessions/browser-sessions.ts';
 import { SqliteSessionStore } from '../auth/sessions/sqlite-session-store.ts';
 import { createWebSite } from '../web/static-site.ts';
+import { SqliteGcRunLog } from '../index/sqlite/sqlite-gc-run-log.ts';
 
 export interface StartOptions {
   dataDir: string;
@@ -103,6 +104,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let browse: SqliteBrowseIndex | undefined;
   let sessionStore: SqliteSessionStore | undefined;
   let activity: ActivityRecorder | undefined;
+  let gcRuns: SqliteGcRunLog | undefined;
   let apiTokens: ApiTokens;
   try {
     tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
@@ -110,6 +112,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     browse = SqliteBrowseIndex.open(indexFile(options.dataDir));
     sessionStore = SqliteSessionStore.open(indexFile(options.dataDir));
     activity = startActivityRecorder(browse, options.logger);
+    gcRuns = SqliteGcRunLog.open(indexFile(options.dataDir));
     const web = options.web?.enabled ? createWebSite(options.web.path, options.web.root) : undefined;
     if (web && !web.built) options.logger.warn('the web UI is not built (npm run build:web): its path answers with a note saying so');
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
@@ -136,6 +139,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         storage: opened.storage,
         browse,
         activity,
+        gcRuns,
         sessions: new BrowserSessions(sessionStore),
         immutableTags: options.registry?.immutableTags ?? [],
         retention: options.retention ?? [],
@@ -158,6 +162,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     });
   } catch (error) {
     await activity?.stop();
+    await gcRuns?.close();
     await tokenStore?.close();
     await browse?.close();
     await sessionStore?.close();
@@ -165,7 +170,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     throw error;
   }
   const { server } = listener;
-  const maintenance = options.maintenance ? startMaintenance(opened.storage, opened.index, options.logger, metrics, options.maintenance) : undefined;
+  const maintenance = options.maintenance ? startMaintenance(opened.storage, opened.index, options.logger, metrics, { ...options.maintenance, gcRuns }) : undefined;
   const factFilling = startFactFilling(browse, opened.storage, options.logger);
   health.state = 'ready';
   const port = (server.address() as AddressInfo).port;
@@ -204,6 +209,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         await maintenance?.stop();
         await factFilling.stop();
         await activity.stop();
+        await gcRuns.close();
         await tokenStore.close();
         await browse.close();
         await sessionStore.close();

@@ -14,6 +14,8 @@ export interface ServedPier {
   url: string;
   host: string;
   child: ChildProcess;
+  /** The config.yml it runs with (for `pier gc --config` beside it). */
+  configFile: string;
   output(): string;
   stop(): Promise<void>;
 }
@@ -48,6 +50,7 @@ export async function startPierServe(dir: string, config: string): Promise<Serve
     url,
     host: `127.0.0.1:${port}`,
     child,
+    configFile: file,
     output: () => output,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');

@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { ADMIN_ROUTES, matchAdminRoute } from '../../src/http/admin/admin-routes.ts';
 import { startPierServe, type ServedPier } from '../support/pier-serve.ts';
-import { send, tempDir, writeHtpasswd, type Reply } from '../auth/fixtures.ts';
+import { CLI, send, tempDir, writeHtpasswd, type Reply } from '../auth/fixtures.ts';
 import { basicAuth, pushTestImage, pushTestIndex, type Pushed } from './registry-content.ts';
 
 const API = '/pier/api/v1/';
@@ -129,6 +130,7 @@ describe('admin API: authorisation of every endpoint', () => {
       'admin-rules GET': { path: () => 'rules', method: 'GET', expect: adminOnly },
       'admin-storage GET': { path: () => 'storage', method: 'GET', expect: adminOnly },
       'admin-users GET': { path: () => 'users', method: 'GET', expect: adminOnly },
+      'admin-gc-runs GET': { path: () => 'gc-runs', method: 'GET', expect: adminOnly },
       'admin-openapi GET': { path: () => 'openapi.json', method: 'GET', expect: all(200) },
     };
     const table = ADMIN_ROUTES.flatMap((r) => Object.keys(r.methods).map((m) => `${r.id} ${m}`));
@@ -319,6 +321,13 @@ describe('admin API: browsing', () => {
     assert.deepEqual(rules.retention, [{ repository: 'team/**', keepLast: 10, keepTags: [], maxAgeMs: null }]);
     assert.equal(rules.gc.intervalMs, 24 * 3_600_000);
     assert.deepEqual(rules.access.policy.admins, ['alice']);
+    // A `pier gc` beside the running server is recorded with what it freed (the deleted scratch images).
+    const gc = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'gc', '--config', pier.configFile, '--grace', '0s'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(gc.status, 0, gc.stderr + gc.stdout);
+    const runs = (await call('gc-runs', 'alice')).json<{ runs: Array<{ trigger: string; bytesFreed: number; blobsDeleted: number; startedAt: string }> }>().runs;
+    assert.equal(runs.length, 1);
+    assert.equal(runs[0]!.trigger, 'command');
+    assert.ok(runs[0]!.blobsDeleted >= 2 && runs[0]!.bytesFreed > 0, JSON.stringify(runs[0]));
     const users = (await call('users', 'alice')).json<{ users: Array<{ user: string; admin: boolean }> }>();
     assert.deepEqual(users.users.map((u) => [u.user, u.admin]), [['alice', true], ['dev', false], ['viewer', false]]);
   });

@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { SqliteIndex } from '../../src/index/sqlite/sqlite-index.ts';
@@ -21,7 +21,7 @@ import { startPierServe, type ServedPier } from '../support/pier-serve.ts';
 import { createClientEnv, type ClientEnv } from '../support/client-env.ts';
 import { buildSmallImage, type SmallImage } from '../support/images.ts';
 import { requireTools } from '../support/tools.ts';
-import { tempDir, writeHtpasswd } from '../auth/fixtures.ts';
+import { CLI, tempDir, writeHtpasswd } from '../auth/fixtures.ts';
 import { basicAuth, pushTestImage } from './registry-content.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -248,7 +248,9 @@ lifecycle:
     await shot('manifest');
   });
 
-  it('shows the admin pages: storage, rules, users, API tokens', async () => {
+  it('shows the admin pages: storage (with GC runs), rules, users, API tokens', async () => {
+    const gc = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'gc', '--config', pier.configFile], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(gc.status, 0, gc.stderr + gc.stdout);
     for (const [link, heading, name] of [
       ['Storage', 'Storage', 'storage'],
       ['Rules', 'Rules', 'rules'],
@@ -258,6 +260,7 @@ lifecycle:
       await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link }).click();
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
       await page.locator('main table, main .muted').first().waitFor();
+      if (name === 'storage') await page.getByRole('region', { name: 'Garbage collection runs' }).getByText('pier gc').waitFor();
       await axeCheck(name);
       await shot(name, name !== 'storage');
     }

@@ -15,6 +15,7 @@ import type { Registry } from '../../registry/registry.ts';
 import type { PolicyConfig } from '../../auth/policy.ts';
 import type { BrowseIndex } from '../../browse/browse-index.ts';
 import type { ActivityRecorder } from '../../browse/activity-recorder.ts';
+import type { GcRunLog } from '../../registry/gc/gc-run-log.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import { readBody } from '../params.ts';
 
@@ -50,6 +51,8 @@ export interface AdminDeps {
   browse?: BrowseIndex;
   /** Pending pull times are written before a listing reads them. */
   activity?: ActivityRecorder;
+  /** Recorded garbage collection runs. */
+  gcRuns?: GcRunLog;
   sessions?: BrowserSessions;
   immutableTags: ImmutabilityRule[];
   retention: RetentionRule[];

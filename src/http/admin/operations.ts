@@ -1,9 +1,9 @@
 /**
  * The operations resources, for admins: `rules` (retention, immutable tags, quotas with their usage, the
  * access policy, the GC schedule), `storage` (bytes per repository and namespace) and `users` (the htpasswd
- * users with their role, groups and API tokens).
+ * users with their role, groups and API tokens) and `gc-runs` (what each garbage collection freed).
  */
-import { browsing, iso, json, type AdminRequest, type AdminRoute } from './admin-context.ts';
+import { browsing, intParam, iso, json, type AdminRequest, type AdminRoute } from './admin-context.ts';
 import { usageReport } from './usage-report.ts';
 
 async function rules(r: AdminRequest): Promise<void> {
@@ -61,6 +61,12 @@ async function users(r: AdminRequest): Promise<void> {
   });
 }
 
+async function gcRuns(r: AdminRequest): Promise<void> {
+  const limit = intParam(r.query, 'limit', 50, 1, 1000);
+  const runs = (await r.deps.gcRuns?.recent(limit)) ?? [];
+  json(r.res, 200, { runs: runs.map((run) => ({ ...run, startedAt: run.startedAt.toISOString() })) });
+}
+
 export const routes: AdminRoute[] = [
   {
     id: 'admin-rules',
@@ -87,6 +93,21 @@ export const routes: AdminRoute[] = [
     params: [],
     methods: {
       GET: { summary: 'The htpasswd users with their role, groups and number of API tokens.', audience: 'admin', handler: users, success: { status: 200, description: '{users: [{user, admin, groups, tokens}]}' } },
+    },
+  },
+  {
+    id: 'admin-gc-runs',
+    path: 'gc-runs',
+    pattern: /^gc-runs$/,
+    params: [],
+    methods: {
+      GET: {
+        summary: 'Recorded garbage collection runs (scheduled and `pier gc`), newest first, with what each freed.',
+        audience: 'admin',
+        handler: gcRuns,
+        query: [{ name: 'limit', description: 'how many (1 to 1000, default 50)', schema: { type: 'integer', minimum: 1, maximum: 1000 } }],
+        success: { status: 200, description: '{runs: [{startedAt, durationMs, trigger, tagsDeleted, manifestsDeleted, blobsDeleted, bytesFreed}]}' },
+      },
     },
   },
 ];

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { ErrorNote, KeyValues, Loading, TableRegion } from '../components/common.tsx';
-import { ago, bytes } from '../format.ts';
+import { ago, bytes, dateTime } from '../format.ts';
 import { links } from '../router.ts';
 
 function useApi<T>(path: string): [T | null, unknown] {
@@ -24,6 +24,53 @@ interface StorageReport {
   namespaces: Array<{ namespace: string; sizeBytes: number }>;
 }
 
+interface GcRun {
+  startedAt: string;
+  durationMs: number;
+  trigger: 'schedule' | 'command';
+  tagsDeleted: number;
+  manifestsDeleted: number;
+  blobsDeleted: number;
+  bytesFreed: number;
+}
+
+function GcRuns() {
+  const [data, error] = useApi<{ runs: GcRun[] }>('gc-runs?limit=20');
+  if (error) return <ErrorNote error={error} />;
+  if (!data) return <Loading what="garbage collection runs" />;
+  if (data.runs.length === 0) return <p class="muted">No garbage collection has run yet (scheduled: lifecycle.gc; on demand: pier gc).</p>;
+  return (
+    <TableRegion label="Garbage collection runs">
+      <table class="data">
+        <thead>
+          <tr>
+            <th scope="col">Started</th>
+            <th scope="col">By</th>
+            <th scope="col" class="num">Freed</th>
+            <th scope="col" class="num">Blobs</th>
+            <th scope="col" class="num">Manifests</th>
+            <th scope="col" class="num">Tags (retention)</th>
+            <th scope="col" class="num">Took</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.runs.map((run) => (
+            <tr key={run.startedAt}>
+              <td>{dateTime(run.startedAt)}</td>
+              <td>{run.trigger === 'schedule' ? 'schedule' : 'pier gc'}</td>
+              <td class="num">{bytes(run.bytesFreed)}</td>
+              <td class="num">{run.blobsDeleted}</td>
+              <td class="num">{run.manifestsDeleted}</td>
+              <td class="num">{run.tagsDeleted}</td>
+              <td class="num">{(run.durationMs / 1000).toFixed(1)} s</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </TableRegion>
+  );
+}
+
 export function StoragePage() {
   const [data, error] = useApi<StorageReport>('storage');
   if (error) return <ErrorNote error={error} />;
@@ -34,6 +81,8 @@ export function StoragePage() {
     <section>
       <h1>Storage</h1>
       <p class="muted">Bytes of the distinct blobs linked into each repository (a blob shared by two repositories counts in both).</p>
+      <h2>Garbage collection runs</h2>
+      <GcRuns />
       <h2>Namespaces</h2>
       <TableRegion label="Storage per namespace">
         <table class="data">
