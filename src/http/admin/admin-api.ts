@@ -22,29 +22,17 @@
  * never grants). Responses are never cached; secrets and Authorization headers are never logged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../../observability/logger.ts';
-import type { AccessControl } from '../../auth/access-control.ts';
-import type { ApiTokens } from '../../auth/api-tokens/api-tokens.ts';
 import { CSRF_HEADER, SESSION_COOKIE, cookieValue } from '../../auth/sessions/browser-sessions.ts';
-import type { QuotaRule } from '../../registry/policies/quotas.ts';
-import type { MetadataIndex } from '../../registry/ports.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import { sendError } from '../error-mapping.ts';
-import { AdminError, json, NO_STORE, type AdminCaller, type AdminDeps, type AdminRoute } from './admin-context.ts';
+import { AdminError, json, NO_STORE, type AdminCaller, type AdminDeps } from './admin-context.ts';
 import { ADMIN_ROUTES, matchAdminRoute } from './admin-routes.ts';
 
 export const ADMIN_PREFIX = '/pier/api/v1/';
 
-export type AdminApiOptions = Omit<AdminDeps, 'immutableTags' | 'retention' | 'deleteEnabled' | 'readOnly' | 'features' | 'routes'> &
-  Partial<Pick<AdminDeps, 'immutableTags' | 'retention' | 'deleteEnabled' | 'readOnly'>> & {
-    logger: Logger;
-    apiTokens: ApiTokens;
-    index: MetadataIndex;
-    quotas: QuotaRule[];
-    access?: AccessControl;
-    /** The endpoints served (default: ADMIN_ROUTES). */
-    routes?: AdminRoute[];
-  };
+/** What the admin API is built from: AdminDeps, with the rules and modes defaulting to none/off. */
+export type AdminApiOptions = Pick<AdminDeps, 'logger' | 'apiTokens' | 'index' | 'quotas'> &
+  Partial<Omit<AdminDeps, 'logger' | 'apiTokens' | 'index' | 'quotas' | 'features'>>;
 
 /** Serves a request under /pier/api/; returns the route id for logs and metrics. */
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams) => Promise<string>;
