@@ -281,12 +281,33 @@ lifecycle:
     assert.equal((await fetch(`${pier.url}/v2/team/webapp/tags/list`, { headers: { Authorization: basicAuth('ci', secret) } })).status, 401);
   });
 
-  it('deletes a tag as an allowed user, after confirmation', async () => {
+  it('deletes a tag as an allowed user, after confirmation; everything on the way works with the keyboard', async () => {
     await signOut();
     await signIn('dev');
-    await page.goto(`${pier.url}/#/repositories/team/webapp`);
-    await page.getByRole('button', { name: 'Delete tag old' }).click();
+    // Keyboard only: skip link, search, open the result, open the confirmation and cancel it with Escape.
+    await page.goto(`${pier.url}/?keyboard#/`); // a fresh load: focus starts at the top
+    await page.getByTestId('repository-table').waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+    const focusedIs = (what: string): Promise<boolean> => page.evaluate((w) => document.activeElement?.matches(w) ?? false, what);
+    for (let i = 0; i < 5 && !(await focusedIs('#repo-search')); i++) await page.keyboard.press('Tab');
+    assert.ok(await focusedIs('#repo-search'), 'the search box is reachable with Tab');
+    await page.keyboard.type('webapp');
+    await page.getByText('Showing 1–1 of 1 repositories').waitFor();
+    for (let i = 0; i < 8 && !(await focusedIs('a[href$="team/webapp"]')); i++) await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'team/webapp' }).waitFor();
+    await page.getByRole('button', { name: 'Delete tag old' }).focus();
+    await page.keyboard.press('Enter');
     const dialog = page.getByRole('dialog', { name: 'Delete tag old?' });
+    await dialog.waitFor();
+    assert.ok(await page.evaluate(() => document.activeElement?.closest('dialog') !== null), 'focus moves into the dialog');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await page.getByTestId('tag-table').locator('tbody tr').count(), 2, 'Escape cancelled');
+    await page.getByRole('button', { name: 'Delete tag old' }).click();
     await dialog.waitFor();
     await axeCheck('delete-dialog');
     await shot('delete-tag-dialog');
