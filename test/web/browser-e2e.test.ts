@@ -35,6 +35,8 @@ let browser: TestBrowser;
 let page: Page;
 let env: ClientEnv;
 let image: SmallImage;
+/** Script errors and Content-Security-Policy violations seen on any page (there must be none). */
+const pageProblems: string[] = [];
 /** Measured figures, printed at the end for the closing note. */
 const figures: Record<string, number | string> = {};
 
@@ -145,6 +147,10 @@ lifecycle:
     browser = await launchChromium();
     await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: pier.url });
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    page.on('pageerror', (error) => pageProblems.push(`script error: ${error.message}`));
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) pageProblems.push(`CSP: ${message.text()}`);
+    });
   });
 
   after(async () => {
@@ -361,5 +367,6 @@ lifecycle:
     await shot('repository-phone');
     await page.getByRole('button', { name: 'Light theme' }).click();
     await page.setViewportSize({ width: 1280, height: 800 });
+    assert.deepEqual(pageProblems, [], 'no script error and no CSP violation on any page');
   });
 });
