@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../observability/logger.ts';
 import { startServer } from '../main/start-server.ts';
 import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
 import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
+import { pullThroughSettings } from '../config/proxy-settings.ts';
 
 interface Flags extends ServeFlags {
   config?: string;
@@ -39,6 +40,7 @@ export function serveCommand(): Command {
       for (const notice of settings.notices) logger[notice.level]({ key: notice.key }, notice.message);
       const { config } = settings;
       const authConfigured = config.auth.htpasswd !== undefined || config.auth.token !== undefined;
+      const pullThrough = pullThroughSettings(config);
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
         running = await startServer({
@@ -51,6 +53,7 @@ export function serveCommand(): Command {
           ...(settings.tls ? { tls: settings.tls } : {}),
           readOnly: settings.readOnly,
           headers: settings.headers,
+          ...(pullThrough ? { pullThrough } : {}),
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
           web: { enabled: config.web.enabled, path: config.web.path },
           ...(config.http.host ? { publicHost: config.http.host } : {}),

@@ -16,12 +16,17 @@ import type { MetadataIndex } from '../registry/ports.ts';
 import type { Logger } from '../observability/logger.ts';
 import { instrument, type Metrics } from '../observability/metrics.ts';
 import { ROOT } from '../storage/layout.ts';
+import { Registry as PromRegistry } from 'prom-client';
+import { createPullThrough } from '../upstream/pull-through.ts';
+import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface OpenOptions {
   dataDir: string;
   logger: Logger;
   metrics?: Metrics;
   registry?: Partial<RegistryOptions>;
+  /** The `proxy` section: serve (and cache) repositories from upstream registries. */
+  pullThrough?: PullThroughSettings;
 }
 
 export interface OpenRegistry {
@@ -35,7 +40,7 @@ export interface OpenRegistry {
 
 export const indexFile = (dataDir: string): string => join(dataDir, 'pier', 'index.db');
 
-export async function openRegistry({ dataDir, logger, metrics, registry: options }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, logger, metrics, registry: options, pullThrough: pullThroughSettings }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const rawDriver = new FilesystemDriver(dataDir);
   const sqlite = new SqliteIndex(indexFile(dataDir));
@@ -54,15 +59,30 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
     sqlite.markBuilt();
     if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
   }
-  const registry = new Registry({
-    storage,
-    index,
-    clock: { now: () => new Date() },
-    options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
-  });
+  const pullThrough = pullThroughSettings
+    ? createPullThrough(pullThroughSettings, { storage, index, indexFile: indexFile(dataDir), logger, metrics: metrics?.registry ?? new PromRegistry(), dataDir })
+    : undefined;
+  const registry = new Registry(
+    {
+      storage,
+      index,
+      clock: { now: () => new Date() },
+      options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
+    },
+    pullThrough?.decorators,
+  );
   const probes = {
     storage: async () => void (await driver.list(ROOT)),
     index: async () => void (await index.repositoryExists('pier-readiness-probe')),
   };
-  return { registry, storage, index, probes, close: () => sqlite.close() };
+  return {
+    registry,
+    storage,
+    index,
+    probes,
+    close: async () => {
+      await pullThrough?.close();
+      await sqlite.close();
+    },
+  };
 }

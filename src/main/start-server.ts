@@ -37,6 +37,7 @@ import { BrowserSessions } from '../auth/sessions/browser-sessions.ts';
 import { SqliteSessionStore } from '../auth/sessions/sqlite-session-store.ts';
 import { createWebSite } from '../web/static-site.ts';
 import { SqliteGcRunLog } from '../index/sqlite/sqlite-gc-run-log.ts';
+import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface StartOptions {
   dataDir: string;
@@ -58,6 +59,8 @@ export interface StartOptions {
   headers?: Record<string, string[]>;
   /** auth and access sections: who may do what. Absent: the registry is open, as without auth in config.yml. */
   access?: AccessConfig;
+  /** The `proxy` section: a pull-through cache of upstream registries. */
+  pullThrough?: PullThroughSettings;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
   /** The web UI (Pier-only `web` section; `pier serve` enables it by default): served at `path`; `root` overrides where its files are. Absent: no UI. */

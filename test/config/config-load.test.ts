@@ -190,7 +190,6 @@ describe('configuration: the reference format', () => {
       'middleware',
       'notifications.endpoints',
       'policy.repository.classes',
-      'proxy',
       'reporting',
       'validation',
     ]);
