@@ -29,14 +29,9 @@ import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.t
 import { createAdminApi } from '../http/admin/admin-api.ts';
 import type { GcSchedule } from '../http/admin/admin-context.ts';
 import type { RetentionRule } from '../registry/gc/apply-retention.ts';
-import { SqliteBrowseIndex } from '../browse/sqlite/sqlite-browse-index.ts';
-import { startFactFilling } from '../browse/fill-facts.ts';
-import { startActivityRecorder, type ActivityRecorder } from '../browse/activity-recorder.ts';
 import { observeActivity } from '../http/activity-observer.ts';
-import { BrowserSessions } from '../auth/sessions/browser-sessions.ts';
-import { SqliteSessionStore } from '../auth/sessions/sqlite-session-store.ts';
 import { createWebSite } from '../web/static-site.ts';
-import { SqliteGcRunLog } from '../index/sqlite/sqlite-gc-run-log.ts';
+import { openWebServices, type WebServices } from './web-services.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface StartOptions {
@@ -104,18 +99,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let accessControl: AccessControl | undefined;
   let listener: Listener;
   let tokenStore: SqliteApiTokenStore | undefined;
-  let browse: SqliteBrowseIndex | undefined;
-  let sessionStore: SqliteSessionStore | undefined;
-  let activity: ActivityRecorder | undefined;
-  let gcRuns: SqliteGcRunLog | undefined;
+  let webServices: WebServices | undefined;
   let apiTokens: ApiTokens;
   try {
     tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
     apiTokens = new ApiTokens(tokenStore);
-    browse = SqliteBrowseIndex.open(indexFile(options.dataDir));
-    sessionStore = SqliteSessionStore.open(indexFile(options.dataDir));
-    activity = startActivityRecorder(browse, options.logger);
-    gcRuns = SqliteGcRunLog.open(indexFile(options.dataDir));
+    webServices = openWebServices(indexFile(options.dataDir), opened.storage, options.logger);
+    const { browse, activity, sessions, gcRuns } = webServices;
     const web = options.web?.enabled ? createWebSite(options.web.path, options.web.root) : undefined;
     if (web && !web.built) options.logger.warn('the web UI is not built (npm run build:web): its path answers with a note saying so');
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
@@ -143,7 +133,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         browse,
         activity,
         gcRuns,
-        sessions: new BrowserSessions(sessionStore),
+        sessions,
         immutableTags: options.registry?.immutableTags ?? [],
         retention: options.retention ?? [],
         ...(options.gcSchedule ? { gc: options.gcSchedule } : {}),
@@ -164,17 +154,15 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       });
     });
   } catch (error) {
-    await activity?.stop();
-    await gcRuns?.close();
+    await webServices?.close();
     await tokenStore?.close();
-    await browse?.close();
-    await sessionStore?.close();
     await opened.close();
     throw error;
   }
   const { server } = listener;
-  const maintenance = options.maintenance ? startMaintenance(opened.storage, opened.index, options.logger, metrics, { ...options.maintenance, gcRuns }) : undefined;
-  const factFilling = startFactFilling(browse, opened.storage, options.logger);
+  const maintenance = options.maintenance
+    ? startMaintenance(opened.storage, opened.index, options.logger, metrics, { ...options.maintenance, gcRuns: webServices.gcRuns })
+    : undefined;
   health.state = 'ready';
   const port = (server.address() as AddressInfo).port;
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
@@ -210,12 +198,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         clearInterval(sweep);
         await maintenance?.stop();
-        await factFilling.stop();
-        await activity.stop();
-        await gcRuns.close();
+        await webServices.close();
         await tokenStore.close();
-        await browse.close();
-        await sessionStore.close();
         await opened.close();
       })();
       return closing;
