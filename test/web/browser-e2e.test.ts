@@ -355,7 +355,7 @@ lifecycle:
     await page.goto(`${pier.url}/#/repositories/team/webapp`);
     await page.getByTestId('tag-table').waitFor();
     await page.getByRole('button', { name: 'Dark theme' }).click();
-    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
     await axeCheck('repository (dark)');
     await shot('repository-dark');
     await page.setViewportSize({ width: 390, height: 844 });
