@@ -207,8 +207,9 @@ lifecycle:
     await page.getByText('Showing 1–1 of 1 repositories').waitFor();
     figures.searchToResultMs = Date.now() - started;
     started = Date.now();
+    const answered = page.waitForResponse((r) => r.url().includes('/pier/api/v1/repositories?q=label'));
     await search.fill('label:org.example.fixture=small');
-    await page.waitForURL(/label/);
+    await answered;
     await page.getByTestId('repository-table').getByRole('link', { name: 'team/webapp' }).waitFor();
     await page.getByText('Showing 1–1 of 1 repositories').waitFor();
     figures.labelSearchMs = Date.now() - started;
