@@ -1,6 +1,6 @@
 /**
  * What every admin API route file shares: the caller, the dependencies, the route shape (endpoints as data,
- * with what the OpenAPI document says about them), the admin API's own errors and the JSON helpers.
+ * with what the OpenAPI document says about them), the admin API's own errors and writing JSON.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../observability/logger.ts';
