@@ -74,6 +74,22 @@ export interface ActivityRecord extends ImageActivity {
   digest: string;
 }
 
+/** Pushes and pulls counted for one repository on one UTC day (`YYYY-MM-DD`). */
+export interface DailyCount {
+  day: string;
+  repository: string;
+  pushes: number;
+  pulls: number;
+}
+
+/** One UTC day of the whole registry: pushes, pulls, and the bytes stored when it was last measured that day. */
+export interface DailyActivity {
+  day: string;
+  pushes: number;
+  pulls: number;
+  storedBytes: number | null;
+}
+
 export interface BrowseIndex {
   /** Every repository with its figures (the caller filters what a user may see). */
   repositories(): Promise<RepositorySummary[]>;
@@ -95,5 +111,13 @@ export interface BrowseIndex {
   recordActivity(records: ActivityRecord[]): Promise<void>;
   /** By manifest digest; digests never pushed or pulled through this registry are absent. */
   activity(repository: string): Promise<Map<string, ImageActivity>>;
+  /** Adds to the day's counts. */
+  addDailyCounts(counts: DailyCount[]): Promise<void>;
+  /** Bytes of every distinct blob in the registry. */
+  storedBytes(): Promise<number>;
+  /** Records the bytes stored on a day (the last measurement of the day wins). */
+  recordStoredBytes(day: string, bytes: number): Promise<void>;
+  /** Days from `sinceDay` on that have counts or a measurement, oldest first. */
+  dailyActivity(sinceDay: string): Promise<DailyActivity[]>;
   close(): Promise<void>;
 }

@@ -131,6 +131,7 @@ describe('admin API: authorisation of every endpoint', () => {
       'admin-storage GET': { path: () => 'storage', method: 'GET', expect: adminOnly },
       'admin-users GET': { path: () => 'users', method: 'GET', expect: adminOnly },
       'admin-gc-runs GET': { path: () => 'gc-runs', method: 'GET', expect: adminOnly },
+      'admin-activity GET': { path: () => 'activity?days=7', method: 'GET', expect: adminOnly },
       'admin-openapi GET': { path: () => 'openapi.json', method: 'GET', expect: all(200) },
     };
     const table = ADMIN_ROUTES.flatMap((r) => Object.keys(r.methods).map((m) => `${r.id} ${m}`));
@@ -328,6 +329,14 @@ describe('admin API: browsing', () => {
     assert.equal(runs.length, 1);
     assert.equal(runs[0]!.trigger, 'command');
     assert.ok(runs[0]!.blobsDeleted >= 2 && runs[0]!.bytesFreed > 0, JSON.stringify(runs[0]));
+    // Pushes and pulls per day, and the bytes stored today: what the charts draw.
+    const activity = (await call('activity?days=3', 'alice')).json<{ days: Array<{ day: string; pushes: number; pulls: number; storedBytes: number | null }> }>().days;
+    assert.deepEqual(activity.map((d) => d.day), [2, 1, 0].map((n) => new Date(Date.now() - n * 86_400_000).toISOString().slice(0, 10)));
+    const today = activity[2]!;
+    assert.ok(today.pushes >= 17, `pushes today: ${today.pushes} (every manifest PUT of the set-up)`);
+    assert.ok(today.pulls >= 1, `pulls today: ${today.pulls}`);
+    assert.ok(today.storedBytes !== null && today.storedBytes >= 50_000, `stored today: ${today.storedBytes}`);
+    assert.equal((await call('activity?days=0', 'alice')).status, 400);
     const users = (await call('users', 'alice')).json<{ users: Array<{ user: string; admin: boolean }> }>();
     assert.deepEqual(users.users.map((u) => [u.user, u.admin]), [['alice', true], ['dev', false], ['viewer', false]]);
   });

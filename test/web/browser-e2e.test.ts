@@ -267,7 +267,15 @@ lifecycle:
       await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link }).click();
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
       await page.locator('main table, main .muted').first().waitFor();
-      if (name === 'storage') await page.getByRole('region', { name: 'Garbage collection runs' }).getByText('pier gc').waitFor();
+      if (name === 'storage') {
+        await page.getByRole('region', { name: 'Garbage collection runs' }).getByText('pier gc').waitFor();
+        await page.getByRole('img', { name: /^Pushes and pulls per day/ }).waitFor();
+        const today = new Date().toISOString().slice(0, 10);
+        await page.getByText('The numbers').click();
+        const row = await page.getByRole('region', { name: 'Activity per day' }).getByRole('row', { name: new RegExp(today) }).innerText();
+        const [pushes] = row.split('\t').slice(1).map(Number);
+        assert.ok(pushes! >= 3, `today's pushes in the chart's numbers: ${row}`);
+      }
       await axeCheck(name);
       await shot(name, name !== 'storage');
     }

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { SCHEMA_VERSION } from '../../index/sqlite/sqlite-schema.ts';
-import type { ActivityRecord, BrowseIndex, ImageActivity, ImageFacts, ManifestSummary, RepositorySummary, SearchableMetadata, TagSummary } from '../browse-index.ts';
+import type { ActivityRecord, BrowseIndex, DailyActivity, DailyCount, ImageActivity, ImageFacts, ManifestSummary, RepositorySummary, SearchableMetadata, TagSummary } from '../browse-index.ts';
 
 type Row = Record<string, unknown>;
 
@@ -23,6 +23,18 @@ CREATE TABLE IF NOT EXISTS image_activity (
   pushed_at INTEGER,
   last_pulled_at INTEGER,
   PRIMARY KEY (repository, digest)
+) WITHOUT ROWID;
+-- pushes and pulls per repository per UTC day, and the bytes stored per day (recorded; kept by reindex)
+CREATE TABLE IF NOT EXISTS daily_activity (
+  day TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  pushes INTEGER NOT NULL,
+  pulls INTEGER NOT NULL,
+  PRIMARY KEY (day, repository)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS daily_storage (
+  day TEXT PRIMARY KEY,
+  bytes INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
 
@@ -155,6 +167,29 @@ export class SqliteBrowseIndex implements BrowseIndex {
     return out;
   }
 
+  async addDailyCounts(counts: DailyCount[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const c of counts) this.statements.addDaily.run(c.day, c.repository, c.pushes, c.pulls);
+    })();
+  }
+
+  async storedBytes(): Promise<number> {
+    return ((this.statements.storedBytes.get() as Row).total as number | null) ?? 0;
+  }
+
+  async recordStoredBytes(day: string, bytes: number): Promise<void> {
+    this.statements.recordStored.run(day, bytes);
+  }
+
+  async dailyActivity(sinceDay: string): Promise<DailyActivity[]> {
+    return (this.statements.dailyActivity.all({ since: sinceDay }) as Row[]).map((r) => ({
+      day: r.day as string,
+      pushes: (r.pushes as number | null) ?? 0,
+      pulls: (r.pulls as number | null) ?? 0,
+      storedBytes: (r.bytes as number | null) ?? null,
+    }));
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
@@ -223,6 +258,19 @@ function prepare(db: Database.Database) {
          last_pulled_at = MAX(COALESCE(image_activity.last_pulled_at, 0), COALESCE(excluded.last_pulled_at, 0))`,
     ),
     activity: db.prepare('SELECT digest, pushed_by, pushed_at, NULLIF(last_pulled_at, 0) AS last_pulled_at FROM image_activity WHERE repository = ?'),
+    addDaily: db.prepare(
+      `INSERT INTO daily_activity (day, repository, pushes, pulls) VALUES (?, ?, ?, ?)
+       ON CONFLICT (day, repository) DO UPDATE SET pushes = pushes + excluded.pushes, pulls = pulls + excluded.pulls`,
+    ),
+    storedBytes: db.prepare('SELECT SUM(size) AS total FROM (SELECT MAX(size) AS size FROM repository_blobs GROUP BY digest)'),
+    recordStored: db.prepare('INSERT INTO daily_storage (day, bytes) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET bytes = excluded.bytes'),
+    dailyActivity: db.prepare(
+      `WITH days AS (SELECT day FROM daily_activity WHERE day >= @since UNION SELECT day FROM daily_storage WHERE day >= @since)
+       SELECT d.day, (SELECT SUM(pushes) FROM daily_activity a WHERE a.day = d.day) AS pushes,
+              (SELECT SUM(pulls) FROM daily_activity a WHERE a.day = d.day) AS pulls,
+              (SELECT bytes FROM daily_storage s WHERE s.day = d.day) AS bytes
+       FROM days d ORDER BY d.day`,
+    ),
     withoutFacts: db.prepare(
       `SELECT r.name, t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id
        WHERE NOT EXISTS (SELECT 1 FROM image_facts f WHERE f.digest = t.digest)

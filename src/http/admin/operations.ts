@@ -1,10 +1,12 @@
 /**
  * The operations resources, for admins: `rules` (retention, immutable tags, quotas with their usage, the
  * access policy, the GC schedule), `storage` (bytes per repository and namespace) and `users` (the htpasswd
- * users with their role, groups and API tokens) and `gc-runs` (what each garbage collection freed).
+ * users with their role, groups and API tokens), `gc-runs` (what each garbage collection freed) and `activity`
+ * (pushes, pulls and bytes stored per day).
  */
 import { browsing, intParam, iso, json, type AdminRequest, type AdminRoute } from './admin-context.ts';
 import { usageReport } from './usage-report.ts';
+import { utcDay } from '../../browse/activity-recorder.ts';
 
 async function rules(r: AdminRequest): Promise<void> {
   const { deps } = r;
@@ -61,6 +63,23 @@ async function users(r: AdminRequest): Promise<void> {
   });
 }
 
+async function dailyActivity(r: AdminRequest): Promise<void> {
+  const { browse } = browsing(r.deps);
+  const days = intParam(r.query, 'days', 30, 1, 366);
+  if (r.deps.activity) {
+    r.deps.activity.measure();
+    await r.deps.activity.flush();
+  }
+  const first = new Date(Date.now() - (days - 1) * 86_400_000);
+  const known = new Map((await browse.dailyActivity(utcDay(first))).map((d) => [d.day, d]));
+  const series = [];
+  for (let i = 0; i < days; i++) {
+    const day = utcDay(new Date(first.getTime() + i * 86_400_000));
+    series.push(known.get(day) ?? { day, pushes: 0, pulls: 0, storedBytes: null });
+  }
+  json(r.res, 200, { days: series });
+}
+
 async function gcRuns(r: AdminRequest): Promise<void> {
   const limit = intParam(r.query, 'limit', 50, 1, 1000);
   const runs = (await r.deps.gcRuns?.recent(limit)) ?? [];
@@ -107,6 +126,21 @@ export const routes: AdminRoute[] = [
         handler: gcRuns,
         query: [{ name: 'limit', description: 'how many (1 to 1000, default 50)', schema: { type: 'integer', minimum: 1, maximum: 1000 } }],
         success: { status: 200, description: '{runs: [{startedAt, durationMs, trigger, tagsDeleted, manifestsDeleted, blobsDeleted, bytesFreed}]}' },
+      },
+    },
+  },
+  {
+    id: 'admin-activity',
+    path: 'activity',
+    pattern: /^activity$/,
+    params: [],
+    methods: {
+      GET: {
+        summary: 'Pushes and pulls per UTC day and the bytes stored each day, oldest first (days without records have zeros and null).',
+        audience: 'admin',
+        handler: dailyActivity,
+        query: [{ name: 'days', description: 'how many days up to today (1 to 366, default 30)', schema: { type: 'integer', minimum: 1, maximum: 366 } }],
+        success: { status: 200, description: '{days: [{day, pushes, pulls, storedBytes}]}' },
       },
     },
   },

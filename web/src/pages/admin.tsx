@@ -5,6 +5,7 @@ import { api } from '../api.ts';
 import { ErrorNote, KeyValues, Loading, TableRegion } from '../components/common.tsx';
 import { ago, bytes, dateTime } from '../format.ts';
 import { links } from '../router.ts';
+import { BarChart } from '../components/bar-chart.tsx';
 
 function useApi<T>(path: string): [T | null, unknown] {
   const [data, setData] = useState<T | null>(null);
@@ -71,6 +72,63 @@ function GcRuns() {
   );
 }
 
+interface DayActivity {
+  day: string;
+  pushes: number;
+  pulls: number;
+  storedBytes: number | null;
+}
+
+function ActivityCharts() {
+  const [data, error] = useApi<{ days: DayActivity[] }>('activity?days=30');
+  if (error) return <ErrorNote error={error} />;
+  if (!data) return <Loading what="activity" />;
+  const days = data.days.map((d) => d.day);
+  // A day without a measurement carries the previous one (storage only changes when measured).
+  let last = 0;
+  const stored = data.days.map((d) => (last = d.storedBytes ?? last));
+  return (
+    <>
+      <div class="charts">
+        <BarChart
+          title="Pushes and pulls per day"
+          days={days}
+          series={[
+            { label: 'pushes', values: data.days.map((d) => d.pushes), className: 'series-a' },
+            { label: 'pulls', values: data.days.map((d) => d.pulls), className: 'series-b' },
+          ]}
+        />
+        <BarChart title="Bytes stored" days={days} series={[{ label: 'stored', values: stored, className: 'series-a' }]} format={bytes} />
+      </div>
+      <details>
+        <summary>The numbers</summary>
+        <TableRegion label="Activity per day">
+          <table class="data">
+            <thead>
+              <tr>
+                <th scope="col">Day (UTC)</th>
+                <th scope="col" class="num">Pushes</th>
+                <th scope="col" class="num">Pulls</th>
+                <th scope="col" class="num">Stored</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.days.map((d) => (
+                <tr key={d.day}>
+                  <th scope="row">{d.day}</th>
+                  <td class="num">{d.pushes}</td>
+                  <td class="num">{d.pulls}</td>
+                  <td class="num">{d.storedBytes === null ? '—' : bytes(d.storedBytes)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </TableRegion>
+      </details>
+    </>
+  );
+}
+
 export function StoragePage() {
   const [data, error] = useApi<StorageReport>('storage');
   if (error) return <ErrorNote error={error} />;
@@ -81,6 +139,8 @@ export function StoragePage() {
     <section>
       <h1>Storage</h1>
       <p class="muted">Bytes of the distinct blobs linked into each repository (a blob shared by two repositories counts in both).</p>
+      <h2>Activity, last 30 days</h2>
+      <ActivityCharts />
       <h2>Garbage collection runs</h2>
       <GcRuns />
       <h2>Namespaces</h2>
