@@ -52,7 +52,9 @@ export function startActivityRecorder(browse: BrowseIndex, logger: Logger, inter
       .then(async () => browse.recordStoredBytes(utcDay(new Date()), await browse.storedBytes()))
       .catch((err: unknown) => logger.warn({ err }, 'measuring stored bytes failed'));
   };
-  measure();
+  // First measurement a little after start, not during it (it reads every blob's size once).
+  const firstMeasure = setTimeout(measure, Math.min(storageEveryMs, 5_000));
+  firstMeasure.unref();
   const timer = setInterval(() => void flush(), intervalMs);
   timer.unref();
   const storageTimer = setInterval(measure, storageEveryMs);
@@ -71,6 +73,7 @@ export function startActivityRecorder(browse: BrowseIndex, logger: Logger, inter
     async stop() {
       clearInterval(timer);
       clearInterval(storageTimer);
+      clearTimeout(firstMeasure);
       await flush();
     },
   };
