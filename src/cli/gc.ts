@@ -12,10 +12,10 @@ import { applyRetention } from '../registry/gc/apply-retention.ts';
 import { TagImmutability } from '../registry/policies/immutability.ts';
 import { parseConfigDuration } from '../config/schema.ts';
 import { loadConfigOrThrow } from '../config/load.ts';
-import { lifecycleRules } from '../config/serve-settings.ts';
+import { indexSettings, lifecycleRules } from '../config/serve-settings.ts';
 import { gcRunOf } from '../registry/gc/gc-run-log.ts';
 import { SqliteGcRunLog } from '../index/sqlite/sqlite-gc-run-log.ts';
-import { indexFile } from '../main/open-registry.ts';
+import { webDatabaseFile } from '../main/web-services.ts';
 
 interface GcFlags {
   config?: string;
@@ -51,7 +51,7 @@ export function gcCommand(): Command {
       const rules = lifecycleRules(config);
       const dataDir = config.storage?.filesystem?.rootdirectory ?? './data';
       const dryRun = flags.dryRun ?? false;
-      const opened = await openRegistry({ dataDir, logger });
+      const opened = await openRegistry({ dataDir, logger, index: indexSettings(config) });
       try {
         const startedAt = new Date();
         const retention = await applyRetention(opened.storage, opened.index, rules.retention, new TagImmutability(rules.immutableTags), { dryRun });
@@ -63,7 +63,7 @@ export function gcCommand(): Command {
           onProgress: (phase, done) => logger.info({ phase, done }, 'gc progress'),
         });
         if (!dryRun) {
-          const log = SqliteGcRunLog.open(indexFile(dataDir));
+          const log = SqliteGcRunLog.open(webDatabaseFile(dataDir, indexSettings(config)));
           await log.record(gcRunOf(report, startedAt, 'command', retention.deleted.length)).finally(() => log.close());
         }
         const purgeAge = duration(flags.purgeUploads, '--purge-uploads');

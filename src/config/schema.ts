@@ -103,6 +103,8 @@ function show(value: unknown): string {
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const TLS_VERSIONS = ['tls1.0', 'tls1.1', 'tls1.2', 'tls1.3'] as const;
 export const ACTIONS = ['pull', 'push', 'delete', '*'] as const;
+export const INDEX_BACKENDS = ['sqlite', 'postgres'] as const;
+export const POSTGRES_SSL_MODES = ['disable', 'require', 'verify-full'] as const;
 
 const level = () =>
   z.preprocess(
@@ -240,6 +242,15 @@ export const configSchema = section({
     draintimeout: duration().default(30_000),
     // Pier-only: keep serving this long with /readyz at 503 before closing the listener on SIGTERM.
     shutdowndelay: duration().default(0),
+    // Pier-only: worker processes sharing the listener (absent: one per CPU core; 1: a single process).
+    workers: int(1).optional(),
+    // Pier-only: answer blob GETs with X-Accel-Redirect so a front nginx sends the file itself (sendfile).
+    accelredirect: section({
+      enabled: bool().default(false),
+      prefix: z
+        .preprocess(nullToUndefined, z.string({ error: expected(`a path`) }).regex(/^\/(?:[A-Za-z0-9._~-]+\/)*$/, 'must be a path that starts and ends with /, e.g. /_pier_storage/'))
+        .default('/_pier_storage/'),
+    }),
     tls: section({
       certificate: str().optional(),
       key: str().optional(),
@@ -329,6 +340,41 @@ export const configSchema = section({
         .refine((p) => !/^\/(?:v2|pier|metrics|healthz|readyz)(?:\/|$)/.test(p), 'must not be under /v2, /pier, /metrics, /healthz or /readyz'),
     ).default('/'),
   }),
+  // Pier-only: where the metadata index lives (SQLite in the data directory, or PostgreSQL shared by replicas).
+  index: section({
+    backend: z.preprocess(
+      (v) => (typeof v === 'string' ? v.trim().toLowerCase() : nullToUndefined(v)),
+      z.enum(INDEX_BACKENDS, { error: expected(`one of ${INDEX_BACKENDS.join(', ')}`) }),
+    ).default('sqlite'),
+    sqlite: section({ path: str().optional() }),
+    postgres: section({
+      url: str().optional(),
+      host: str().optional(),
+      port: int(1).optional(),
+      database: str().optional(),
+      user: str().optional(),
+      password: str().optional(),
+      passwordfile: str().optional(),
+      sslmode: z.preprocess(
+        (v) => (typeof v === 'string' ? v.trim().toLowerCase() : nullToUndefined(v)),
+        z.enum(POSTGRES_SSL_MODES, { error: expected(`one of ${POSTGRES_SSL_MODES.join(', ')}`) }),
+      ).default('disable'),
+      cafile: str().optional(),
+      poolsize: int(1).default(10),
+      connecttimeout: duration().default(10_000),
+    }),
+  }),
+  // Pier-only: automated builds, build triggers and repository links (docs/builds.md).
+  builds: section({
+    enabled: bool().default(false),
+    concurrency: int(1).default(2),
+    timeout: duration().default(3_600_000),
+    workdir: str().optional(),
+    registryhosts: list(str()).default([]),
+    sourcehosts: list(str()).default([]),
+    // Checked in full by the builds module (the same rules as the admin API's).
+    definitions: z.array(anyValue).default([]),
+  }),
   // Pier-only: who may do what, and limits on failed logins.
   access: section({
     loginlimit: section({
@@ -350,6 +396,8 @@ export type PierConfig = z.output<typeof configSchema>;
 /** Keys the reference registry does not have (docs/configuration.md marks each "Pier-only"). */
 export const PIER_ONLY_KEYS = [
   'http.shutdowndelay',
+  'http.workers',
+  'http.accelredirect',
   'auth.token.signingkey',
   'auth.token.expiration',
   'auth.token.refreshexpiration',
@@ -365,6 +413,8 @@ export const PIER_ONLY_KEYS = [
   'proxy.cache',
   'proxy.upstreams',
   'proxy.upstreams[]',
+  'index',
+  'builds',
   'web',
 ] as const;
 export type AccessRule = z.output<typeof accessRule>;

@@ -17,6 +17,7 @@ import { uploadRange } from './routes/uploads.ts';
 import { reply, replyJson } from './exchange.ts';
 import type { RequestGate } from './request-gate.ts';
 import type { AdminHandler } from './admin/admin-api.ts';
+import type { BuildHooks } from './builds/build-hooks.ts';
 
 export interface HttpServerOptions {
   registry: Registry;
@@ -31,6 +32,10 @@ export interface HttpServerOptions {
   web?: (req: IncomingMessage, res: ServerResponse, path: string) => string | undefined;
   /** Told about every /v2 request when it has ended (the activity record: who pushed, when pulled). */
   onExchangeEnd?: (event: ExchangeEnd) => void;
+  /** http.accelredirect.prefix when enabled (see routes/blobs.ts). */
+  accelRedirect?: string;
+  /** Build trigger URLs and source webhooks (each request carries its own secret). */
+  buildHooks?: BuildHooks;
 }
 
 export interface ExchangeEnd {
@@ -62,7 +67,7 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, web, onExchangeEnd }: HttpServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, accelRedirect, buildHooks, web, onExchangeEnd }: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
@@ -117,6 +122,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
         routeId = await admin(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)));
         return;
       }
+      const hookRoute = buildHooks ? await buildHooks(req, res, path) : undefined;
+      if (hookRoute !== undefined) {
+        routeId = hookRoute;
+        return;
+      }
       const gateRoute = gate ? await gate.serve(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1))) : undefined;
       routeId = gateRoute ?? web?.(req, res, path) ?? (await serveOperational(path, method, res, metrics, health));
       return;
@@ -137,7 +147,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
     }
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
     v2Params = match.params;
-    const exchange = { req, res, query, params: match.params, registry };
+    const exchange = { req, res, query, params: match.params, registry, ...(accelRedirect !== undefined ? { accelRedirect } : {}) };
     const handler = gate ? ((await gate.authorize(exchange, routeId, method)) ?? match.handler) : match.handler;
     await handler(exchange);
   } catch (error) {
@@ -157,9 +167,11 @@ async function serveOperational(path: string, method: string, res: ServerRespons
     return 'unknown';
   }
   switch (path) {
-    case '/metrics':
-      reply(res, 200, { 'Content-Type': metrics.registry.contentType }, await metrics.registry.metrics());
+    case '/metrics': {
+      const { contentType, text } = await metrics.exposition();
+      reply(res, 200, { 'Content-Type': contentType }, text);
       return 'metrics';
+    }
     case '/healthz':
       replyJson(res, 200, { status: 'ok' });
       return 'healthz';

@@ -7,31 +7,34 @@
  * the http.tls.clientcas bundles), HTTP/2 offered by ALPN next to HTTP/1.1, and `reloadTls()` to re-read the
  * files for new connections without a restart (`pier serve` calls it on SIGHUP).
  */
-import { readFileSync } from 'node:fs';
-import type { AddressInfo, Socket } from 'node:net';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
-import { createHttpServer, createRequestListener, IDLE_SOCKET_TIMEOUT_MS, SERVER_OPTIONS, type HttpServerOptions } from '../http/server.ts';
-import { createRequestGate, type GateOptions } from '../http/request-gate.ts';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer } from 'node:http2';
+import { createHttpServer, type HttpServerOptions } from '../http/server.ts';
+import type { Listener } from './tls-listener.ts';
+import type { GateOptions } from '../http/request-gate.ts';
+import { join } from 'node:path';
 import { indexFile, openRegistry, type OpenRegistry } from './open-registry.ts';
+import type { IndexSettings } from './open-index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { Health } from '../observability/health.ts';
 import type { RegistryOptions } from '../registry/context.ts';
 import type { ListenAddress } from '../config/listen-address.ts';
 import type { TlsSettings } from '../config/serve-settings.ts';
-import { createAccessControl, type AccessConfig, type AccessControl } from '../auth/access-control.ts';
+import type { SecureContextOptions } from 'node:tls';
+import type { AccessConfig, AccessControl } from '../auth/access-control.ts';
 import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.ts';
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
-import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.ts';
+import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
 import { createAdminApi } from '../http/admin/admin-api.ts';
 import type { GcSchedule } from '../http/admin/admin-context.ts';
 import type { RetentionRule } from '../registry/gc/apply-retention.ts';
 import { observeActivity } from '../http/activity-observer.ts';
 import { createWebSite } from '../web/static-site.ts';
-import { openWebServices, type WebServices } from './web-services.ts';
+import { openWebServices, webDatabaseFile, type WebServices } from './web-services.ts';
+import { prepareBuilds, type BuildSettings, type StartedBuilds } from './start-builds.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface StartOptions {
@@ -56,8 +59,14 @@ export interface StartOptions {
   access?: AccessConfig;
   /** The `proxy` section: a pull-through cache of upstream registries. */
   pullThrough?: PullThroughSettings;
+  /** http.accelredirect.prefix when enabled: blob GETs answer with X-Accel-Redirect for a front nginx. */
+  accelRedirect?: string;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
+  /** The metadata index (index section); SQLite in the data directory when absent. */
+  index?: IndexSettings;
+  /** Automated builds (Pier-only `builds` section); absent: disabled. */
+  builds?: BuildSettings;
   /** The web UI (Pier-only `web` section; `pier serve` enables it by default): served at `path`; `root` overrides where its files are. Absent: no UI. */
   web?: { enabled: boolean; path: string; root?: string };
   /** http.host: the registry's public address (pull commands in the UI). */
@@ -79,36 +88,46 @@ export interface RunningServer {
   accessControl?: AccessControl;
   /** API tokens (kept in the index's database). */
   apiTokens: ApiTokens;
+  /** Automated builds, when enabled. */
+  builds?: StartedBuilds;
   /** Re-reads the TLS certificate, key and client CAs (new connections use them); throws if they cannot be read. */
   reloadTls(): void;
   /** Drains and stops; resolves when everything is closed. */
   close(): Promise<void>;
 }
 
-/** A listener and how to close its connections (node:http tracks them itself; the HTTP/2 server does not). */
-interface Listener {
-  server: Server | HttpsServer | Http2SecureServer;
-  closeIdle(): void;
-  closeAll(): void;
+/**
+ * The SQLite file builds keep their queue in: the index's own file, or beside it when the index is in
+ * PostgreSQL (then the queue is this data directory's: run builds on one replica).
+ */
+function buildsFile(options: StartOptions): string {
+  if (options.index?.backend === 'postgres') return join(options.dataDir, 'pier', 'builds.db');
+  return options.index?.path ?? indexFile(options.dataDir);
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const metrics = new Metrics();
-  const opened = await openRegistry({ ...options, metrics });
+  if (options.builds && options.readOnly) options.logger.warn('read-only mode: builds are not run');
+  const buildsPrep = options.builds && !options.readOnly ? prepareBuilds(options.logger) : undefined;
+  const opened = await openRegistry({ ...options, metrics, ...(buildsPrep ? { decorateIndex: buildsPrep.decorateIndex } : {}) });
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
-  let tokenStore: SqliteApiTokenStore | undefined;
+  let readTlsFiles: ((settings: TlsSettings) => SecureContextOptions) | undefined;
+  let tokenStore: ApiTokenStore | undefined;
   let webServices: WebServices | undefined;
   let apiTokens: ApiTokens;
+  let builds: StartedBuilds | undefined;
   try {
-    tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
+    builds = buildsPrep && options.builds ? buildsPrep.finish(opened.registry, buildsFile(options), options.dataDir, options.builds, metrics.registry) : undefined;
+    tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
-    webServices = openWebServices(indexFile(options.dataDir), opened.storage, options.logger);
+    webServices = openWebServices(webDatabaseFile(options.dataDir, options.index), options.index?.backend !== 'postgres', opened.storage, options.logger);
     const { browse, activity, sessions, gcRuns } = webServices;
     const web = options.web?.enabled ? createWebSite(options.web.path, options.web.root) : undefined;
     if (web && !web.built) options.logger.warn('the web UI is not built (npm run build:web): its path answers with a note saying so');
-    accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
+    // Authentication code (token signing and verification, bcrypt) is loaded only when it is configured.
+    accessControl = options.access ? await (await import('../auth/access-control.ts')).createAccessControl(options.access, options.logger, apiTokens) : undefined;
     const gateOptions: GateOptions = {
       logger: options.logger,
       ...(options.headers ? { headers: options.headers } : {}),
@@ -121,7 +140,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       logger: options.logger,
       metrics,
       health,
-      ...(needsGate ? { gate: createRequestGate(gateOptions) } : {}),
+      ...(options.accelRedirect !== undefined ? { accelRedirect: options.accelRedirect } : {}),
+      ...(needsGate ? { gate: (await import('../http/request-gate.ts')).createRequestGate(gateOptions) } : {}),
+      ...(builds ? { buildHooks: builds.hooks } : {}),
       admin: createAdminApi({
         logger: options.logger,
         apiTokens,
@@ -130,8 +151,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         ...(accessControl ? { access: accessControl } : {}),
         registry: opened.registry,
         storage: opened.storage,
-        browse,
-        activity,
+        ...(browse ? { browse } : {}),
+        ...(activity ? { activity } : {}),
         gcRuns,
         sessions,
         immutableTags: options.registry?.immutableTags ?? [],
@@ -141,11 +162,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         deleteEnabled: options.registry?.deleteEnabled ?? false,
         readOnly: options.readOnly === true,
         ...(options.publicHost ? { publicHost: options.publicHost } : {}),
+        ...(builds ? { resources: [builds.adminResource] } : {}),
       }),
       ...(web ? { web: (req, res, path) => web.serve(req, res, path) } : {}),
-      onExchangeEnd: observeActivity(activity),
+      ...(activity ? { onExchangeEnd: observeActivity(activity) } : {}),
     };
-    listener = options.tls ? tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
+    listener = options.tls ? (await import('./tls-listener.ts')).tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
     await new Promise<void>((resolve, reject) => {
       listener.server.once('error', reject);
       listener.server.listen(options.listen.port, options.listen.host, () => {
@@ -154,17 +176,26 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       });
     });
   } catch (error) {
+    await builds?.stop();
     await webServices?.close();
     await tokenStore?.close();
     await opened.close();
     throw error;
   }
+  if (options.tls) readTlsFiles = (await import('./tls-listener.ts')).readTlsFiles;
   const { server } = listener;
   const maintenance = options.maintenance
-    ? startMaintenance(opened.storage, opened.index, options.logger, metrics, { ...options.maintenance, gcRuns: webServices.gcRuns })
+    ? startMaintenance(opened.storage, opened.index, options.logger, metrics, {
+        ...options.maintenance,
+        gcRuns: webServices.gcRuns,
+        ...(opened.indexBackend.jobLease ? { lease: opened.indexBackend.jobLease } : {}),
+      })
     : undefined;
-  health.state = 'ready';
   const port = (server.address() as AddressInfo).port;
+  const listenHost = options.listen.host && options.listen.host !== '0.0.0.0' && options.listen.host !== '::' ? options.listen.host : 'localhost';
+  await builds?.start(`${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`);
+  health.state = 'ready';
+  metrics.serving.set(1);
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   let closing: Promise<void> | undefined;
   return {
@@ -176,9 +207,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     scheme: options.tls ? 'https' : 'http',
     ...(accessControl ? { accessControl } : {}),
     apiTokens,
+    ...(builds ? { builds } : {}),
     reloadTls() {
       if (!options.tls) return;
-      (server as HttpsServer).setSecureContext(readTlsFiles(options.tls));
+      (server as HttpsServer).setSecureContext(readTlsFiles!(options.tls));
     },
     close() {
       closing ??= (async () => {
@@ -198,6 +230,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         clearInterval(sweep);
         await maintenance?.stop();
+        await builds?.stop();
         await webServices.close();
         await tokenStore.close();
         await opened.close();
@@ -212,76 +245,3 @@ function plainListener(httpOptions: HttpServerOptions): Listener {
   return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
 }
 
-/** Reads the certificate, key and client CA files; the error names the file that failed. */
-export function readTlsFiles(settings: TlsSettings): SecureContextOptions {
-  const read = (file: string, what: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (error) {
-      throw new Error(`cannot read the TLS ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  };
-  return {
-    cert: read(settings.certificateFile, 'certificate'),
-    key: read(settings.keyFile, 'key'),
-    ...(settings.clientCAFiles.length > 0 ? { ca: settings.clientCAFiles.map((f) => read(f, 'client CA bundle')) } : {}),
-    minVersion: settings.minVersion,
-  };
-}
-
-function tlsListener(settings: TlsSettings, httpOptions: HttpServerOptions): Listener {
-  const requestListener = createRequestListener(httpOptions);
-  const tlsOptions = {
-    ...readTlsFiles(settings),
-    ...(settings.clientCAFiles.length > 0 ? { requestCert: true, rejectUnauthorized: true } : {}),
-  };
-  if (!settings.http2) {
-    const server = createHttpsServer({ ...tlsOptions, ...SERVER_OPTIONS }, requestListener);
-    server.timeout = IDLE_SOCKET_TIMEOUT_MS;
-    return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
-  }
-
-  // HTTP/2 with HTTP/1.1 fallback. Node's HTTP/2 server does not track its connections, so this does: h2
-  // sessions are closed gracefully (GOAWAY, streams in flight finish); an HTTP/1.1 socket is closed when idle,
-  // and a busy one closes itself after its response (server.ts stops keep-alive while draining).
-  const sessions = new Set<Http2Session>();
-  const http1Sockets = new Map<Socket, number>(); // socket → requests in flight
-  let draining = false;
-  const server = createSecureServer({ ...tlsOptions, allowHTTP1: true }, ((req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket as TLSSocket;
-    if (req.httpVersionMajor < 2) {
-      http1Sockets.set(socket, (http1Sockets.get(socket) ?? 0) + 1);
-      res.once('close', () => {
-        const left = (http1Sockets.get(socket) ?? 1) - 1;
-        if (http1Sockets.has(socket)) http1Sockets.set(socket, left);
-        if (draining && left === 0) socket.destroy();
-      });
-    }
-    requestListener(req, res);
-  }) as never);
-  server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
-  // HTTP/1.1 connections on this server follow the same limits as on the plain one (no overall request
-  // timeout: a large blob upload may take long).
-  Object.assign(server, SERVER_OPTIONS);
-  server.on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    if (socket.alpnProtocol === 'h2') return;
-    http1Sockets.set(socket, 0);
-    socket.once('close', () => http1Sockets.delete(socket));
-  });
-  return {
-    server,
-    closeIdle() {
-      draining = true;
-      for (const session of sessions) session.close();
-      for (const [socket, inFlight] of http1Sockets) if (inFlight === 0) socket.destroy();
-    },
-    closeAll() {
-      for (const session of sessions) session.destroy();
-      for (const socket of http1Sockets.keys()) socket.destroy();
-    },
-  };
-}

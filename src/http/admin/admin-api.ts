@@ -25,14 +25,31 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CSRF_HEADER, SESSION_COOKIE, cookieValue } from '../../auth/sessions/browser-sessions.ts';
 import { RegistryError } from '../../registry/errors.ts';
 import { sendError } from '../error-mapping.ts';
-import { AdminError, json, NO_STORE, type AdminCaller, type AdminDeps } from './admin-context.ts';
-import { ADMIN_ROUTES, matchAdminRoute } from './admin-routes.ts';
+import { AdminError, json, NO_STORE, type AdminCaller, type AdminDeps, type AdminRequest, type AdminRoute } from './admin-context.ts';
+import { ADMIN_ROUTES, matchAdminRoute, type AdminMatch } from './admin-routes.ts';
 
 export const ADMIN_PREFIX = '/pier/api/v1/';
 
 /** What the admin API is built from: AdminDeps, with the rules and modes defaulting to none/off. */
 export type AdminApiOptions = Pick<AdminDeps, 'logger' | 'apiTokens' | 'index' | 'quotas'> &
-  Partial<Omit<AdminDeps, 'logger' | 'apiTokens' | 'index' | 'quotas' | 'features'>>;
+  Partial<Omit<AdminDeps, 'logger' | 'apiTokens' | 'index' | 'quotas' | 'features'>> & {
+    /** More resources matched by code rather than listed in the route table (builds), served to admins only. */
+    resources?: AdminResource[];
+  };
+
+/** A resource of the admin API kept in its own file that matches its own paths below /pier/api/v1/ (builds, …). */
+export interface AdminResource {
+  route(rest: string): AdminResourceRoute | undefined;
+}
+
+export interface AdminResourceRoute {
+  id: string;
+  methods: string[];
+  serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, user: string | undefined): Promise<void>;
+}
+
+// For resource files written against this module.
+export { AdminError, json, readJson } from './admin-context.ts';
 
 /** Serves a request under /pier/api/; returns the route id for logs and metrics. */
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams) => Promise<string>;
@@ -115,9 +132,26 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
     }
   }
 
+  /** A resource's route as a table entry: admins only, the same authentication and CSRF rules. */
+  function resourceMatch(method: string, rest: string): AdminMatch | undefined {
+    for (const resource of options.resources ?? []) {
+      const route = resource.route(rest);
+      if (!route) continue;
+      const methods = Object.fromEntries(
+        route.methods.map((m) => [m, { summary: route.id, audience: 'admin' as const, success: { status: 200, description: '' }, handler: async (r: AdminRequest) => route.serve(r.req, r.res, r.query, r.caller.user) }]),
+      );
+      const entry: AdminRoute = { id: route.id, path: rest, pattern: /^$/, params: [], methods };
+      const operation = methods[method === 'HEAD' ? 'GET' : method];
+      return operation ? { kind: 'found', route: entry, operation, params: {} } : { kind: 'method-not-allowed', route: entry };
+    }
+    return undefined;
+  }
+
   return async (req, res, path, query) => {
     const method = req.method ?? 'GET';
-    const match = path.startsWith(ADMIN_PREFIX) ? matchAdminRoute(method, path.slice(ADMIN_PREFIX.length), routes) : { kind: 'not-found' as const };
+    const rest = path.startsWith(ADMIN_PREFIX) ? path.slice(ADMIN_PREFIX.length) : undefined;
+    const found = rest !== undefined ? matchAdminRoute(method, rest, routes) : { kind: 'not-found' as const };
+    const match = found.kind === 'not-found' && rest !== undefined ? (resourceMatch(method, rest) ?? found) : found;
     try {
       if (match.kind === 'not-found') throw new AdminError(404, 'NOT_FOUND', 'no such admin endpoint');
       if (match.kind === 'method-not-allowed') {
