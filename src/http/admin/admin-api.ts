@@ -56,6 +56,8 @@ export type AdminHandler = (req: IncomingMessage, res: ServerResponse, path: str
 
 const LOOPBACK_ADDRESS = /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/;
 const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip'];
+/** Top-level paths of resources the web UI has extension pages for (web/src/extensions.ts). */
+const EXTENSION_PATHS = ['builds', 'webhooks'];
 const ANONYMOUS: AdminCaller = { user: undefined, admin: false, caller: { kind: 'anonymous' } };
 
 export function createAdminApi(options: AdminApiOptions): AdminHandler {
@@ -67,7 +69,11 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
     readOnly: false,
     ...options,
     routes,
-    features: routes.map((r) => r.id),
+    // The table's routes, and those of the resources at the UI's extension paths (builds, webhooks).
+    features: [
+      ...routes.map((r) => r.id),
+      ...EXTENSION_PATHS.flatMap((p) => (options.resources ?? []).map((r) => r.route(p)?.id).filter((id): id is string => id !== undefined)),
+    ],
   };
   const { access } = deps;
 
