@@ -11,8 +11,14 @@ import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 
-/** Where `npm run build:web` puts the UI (the same place from src/ under tsx and from dist/). */
-export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/dist/', import.meta.url));
+/**
+ * Where `npm run build:web` puts the UI: `web/dist` of the package, reached from this module under tsx
+ * (src/web/) and from the bundle (dist/pier.cjs).
+ */
+export function defaultWebRoot(): string {
+  const candidates = ['../../web/dist/', '../web/dist/'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+  return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? candidates[0]!;
+}
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -49,7 +55,7 @@ export interface WebSite {
 }
 
 /** `path`: where the UI lives ('/' or '/ui/'); `root`: the built files. */
-export function createWebSite(path: string, root: string = DEFAULT_WEB_ROOT): WebSite {
+export function createWebSite(path: string, root: string = defaultWebRoot()): WebSite {
   const prefix = path.endsWith('/') ? path : `${path}/`;
   const files = new Map<string, StaticFile>();
   if (existsSync(join(root, 'index.html'))) {
