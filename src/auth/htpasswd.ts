@@ -94,6 +94,12 @@ export class Htpasswd {
     return this.users.size;
   }
 
+  /** Every user name in the file, sorted. */
+  names(): string[] {
+    this.refresh();
+    return [...this.users.keys()].sort();
+  }
+
   has(user: string): boolean {
     this.refresh();
     return this.users.has(user);

@@ -14,6 +14,9 @@ import { TagImmutability } from '../registry/policies/immutability.ts';
 import { parseConfigDuration } from '../config/schema.ts';
 import { loadConfigOrThrow } from '../config/load.ts';
 import { indexSettings, lifecycleRules } from '../config/serve-settings.ts';
+import { gcRunOf } from '../registry/gc/gc-run-log.ts';
+import { SqliteGcRunLog } from '../index/sqlite/sqlite-gc-run-log.ts';
+import { webDatabaseFile } from '../main/web-services.ts';
 
 interface GcFlags {
   config?: string;
@@ -52,6 +55,7 @@ export function gcCommand(): Command {
       const dryRun = flags.dryRun ?? false;
       const opened = await openRegistry({ dataDir, storage, logger, index: indexSettings(config) });
       try {
+        const startedAt = new Date();
         const retention = await applyRetention(opened.storage, opened.index, rules.retention, new TagImmutability(rules.immutableTags), { dryRun });
         const report = await collectGarbage(opened.storage, opened.index, {
           gracePeriodMs: flags.grace !== undefined ? duration(flags.grace, '--grace') : config.lifecycle.gc.grace,
@@ -60,6 +64,10 @@ export function gcCommand(): Command {
           dryRun,
           onProgress: (phase, done) => logger.info({ phase, done }, 'gc progress'),
         });
+        if (!dryRun) {
+          const log = SqliteGcRunLog.open(webDatabaseFile(dataDir, indexSettings(config)));
+          await log.record(gcRunOf(report, startedAt, 'command', retention.deleted.length)).finally(() => log.close());
+        }
         const purgeAge = duration(flags.purgeUploads, '--purge-uploads');
         const purged = purgeAge > 0 ? await purgeUploads(opened.storage, purgeAge, dryRun) : { purged: [] };
         if (flags.list) {

@@ -105,6 +105,10 @@ export function serveCommand(): Command {
           ...(pullThrough ? { pullThrough } : {}),
           ...(settings.accelRedirect !== undefined ? { accelRedirect: settings.accelRedirect } : {}),
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
+          web: { enabled: config.web.enabled, path: config.web.path },
+          ...(config.http.host ? { publicHost: config.http.host } : {}),
+          retention: settings.retention,
+          ...(settings.gc ? { gcSchedule: settings.gc } : {}),
           ...(config.builds.enabled
             ? {
                 builds: {

@@ -373,6 +373,17 @@ export const configSchema = section({
     immutabletags: z.array(immutableTagRule).default([]),
     quotas: z.array(quotaRule).default([]),
   }),
+  // Pier-only: the web UI served by `pier serve`.
+  web: section({
+    enabled: bool().default(true),
+    path: z.preprocess(
+      nullToUndefined,
+      z
+        .string({ error: expected(`a path such as / or /ui/`) })
+        .regex(/^\/(?:[A-Za-z0-9._~-]+\/)*(?:[A-Za-z0-9._~-]+)?$/, 'a path such as / or /ui/ (letters, digits, . _ ~ -)')
+        .refine((p) => !/^\/(?:v2|pier|metrics|healthz|readyz)(?:\/|$)/.test(p), 'must not be under /v2, /pier, /metrics, /healthz or /readyz'),
+    ).default('/'),
+  }),
   // Pier-only: where the metadata index lives (SQLite in the data directory, or PostgreSQL shared by replicas).
   index: section({
     backend: z.preprocess(
@@ -451,6 +462,7 @@ export const PIER_ONLY_KEYS = [
   'proxy.upstreams[]',
   'index',
   'builds',
+  'web',
 ] as const;
 export type AccessRule = z.output<typeof accessRule>;
 

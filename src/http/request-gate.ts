@@ -47,6 +47,13 @@ export interface GateOptions {
 
 const READS = new Set(['GET', 'HEAD']);
 
+/** The user each authenticated /v2 request acts for (an API token's owner), for the activity record. */
+const authenticatedUsers = new WeakMap<IncomingMessage, string>();
+
+export function authenticatedUser(req: IncomingMessage): string | undefined {
+  return authenticatedUsers.get(req);
+}
+
 /** What a route needs, in the reference registry's terms. */
 export function requiredAccess(routeId: string, method: string, name: string | undefined): ResourceAccess[] {
   if (routeId === 'base') return [];
@@ -91,6 +98,7 @@ async function authorizeRequest(access: AccessControl, ex: Exchange, routeId: st
     throw unauthorized(access, required, authentication.message, { ...challengeOptions, ...(authentication.bearer ? { error: 'invalid_token' as const } : {}) });
   }
   const caller = authentication.caller;
+  if (caller.kind !== 'anonymous' && caller.user !== undefined) authenticatedUsers.set(ex.req, caller.user);
   if (routeId === 'base' && caller.kind === 'anonymous') throw unauthorized(access, required, 'authentication required', challengeOptions);
 
   const missing = required.filter((r) => !r.actions.every((a) => access.allows(caller, r.type, r.name, a)));

@@ -29,10 +29,23 @@ export interface HttpServerOptions {
   gate?: RequestGate;
   /** The admin API under /pier/api/ (it authenticates on its own). */
   admin?: AdminHandler;
+  /** The web UI's files (returns a route id when it served the request). */
+  web?: (req: IncomingMessage, res: ServerResponse, path: string) => string | undefined;
+  /** Told about every /v2 request when it has ended (the activity record: who pushed, when pulled). */
+  onExchangeEnd?: (event: ExchangeEnd) => void;
   /** http.accelredirect.prefix when enabled (see routes/blobs.ts). */
   accelRedirect?: string;
   /** Build trigger URLs and source webhooks (each request carries its own secret). */
   buildHooks?: BuildHooks;
+}
+
+export interface ExchangeEnd {
+  routeId: string;
+  method: string;
+  status: number;
+  params: Record<string, string>;
+  req: IncomingMessage;
+  res: ServerResponse;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -56,7 +69,7 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, accelRedirect, buildHooks }: HttpServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, accelRedirect, buildHooks, web, onExchangeEnd }: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
@@ -73,6 +86,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
   let routeId = 'unknown';
   let failure: unknown;
   let uploading = false;
+  let v2Params: Record<string, string> | undefined;
 
   res.once('close', () => {
     if (uploading) metrics.uploadsInProgress.dec();
@@ -88,6 +102,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
     if (status === 507) metrics.storageFull.inc();
     if (status >= 500 && status !== 499) logger.error({ ...entry, err: failure, ...storageFullDetail(failure) }, 'request failed');
     else logger.info(entry, 'request');
+    if (onExchangeEnd && v2Params) {
+      try {
+        onExchangeEnd({ routeId, method, status, params: v2Params, req, res });
+      } catch (err) {
+        logger.warn({ err }, 'recording the request failed');
+      }
+    }
   });
 
   gate?.begin(res);
@@ -110,7 +131,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
         return;
       }
       const gateRoute = gate ? await gate.serve(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1))) : undefined;
-      routeId = gateRoute ?? (await serveOperational(path, method, res, metrics, health));
+      routeId = gateRoute ?? web?.(req, res, path) ?? (await serveOperational(path, method, res, metrics, health));
       return;
     }
     const match = matchRoute(method, path);
@@ -128,6 +149,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
       metrics.uploadsInProgress.inc();
     }
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+    v2Params = match.params;
     const exchange = { req, res, query, params: match.params, registry, ...(accelRedirect !== undefined ? { accelRedirect } : {}) };
     const handler = gate ? ((await gate.authorize(exchange, routeId, method)) ?? match.handler) : match.handler;
     await handler(exchange);

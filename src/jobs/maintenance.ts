@@ -13,6 +13,7 @@ import { collectGarbage, type GcOptions } from '../registry/gc/collect-garbage.t
 import { purgeUploads } from '../registry/gc/purge-uploads.ts';
 import { applyRetention, type RetentionRule } from '../registry/gc/apply-retention.ts';
 import { TagImmutability, type ImmutabilityRule } from '../registry/policies/immutability.ts';
+import { gcRunOf, type GcRunLog } from '../registry/gc/gc-run-log.ts';
 import type { JobLease } from './job-lease.ts';
 
 const LEASE_CHECK_MS = 60_000;
@@ -23,6 +24,8 @@ export interface MaintenanceOptions {
   /** Retention (when rules are given), then garbage collection, every interval. */
   gc?: { intervalMs: number; retention?: RetentionRule[]; immutableTags?: ImmutabilityRule[] } & Omit<GcOptions, 'dryRun' | 'now' | 'onProgress'>;
   uploadPurging?: { intervalMs: number; maxAgeMs: number };
+  /** Where each GC run is recorded (for the admin API). */
+  gcRuns?: GcRunLog;
   /** Shared by replicas: run each job on one of them at a time (absent: run here on every tick). */
   lease?: JobLease;
 }
@@ -67,9 +70,11 @@ export function startMaintenance(
     const { intervalMs, retention = [], immutableTags = [], ...gc } = options.gc;
     const immutability = new TagImmutability(immutableTags);
     schedule('gc', intervalMs, async () => {
+      const startedAt = new Date();
       const retained = await applyRetention(storage, index, retention, immutability, { dryRun: false });
       if (retained.deleted.length > 0) logger.info({ tagsDeleted: retained.deleted.length }, 'retention applied');
       const report = await collectGarbage(storage, index, { ...gc, dryRun: false });
+      await options.gcRuns?.record(gcRunOf(report, startedAt, 'schedule', retained.deleted.length));
       metrics.gcRuns.inc();
       metrics.gcFreedBytes.inc(report.bytesFreed);
       logger.info(

@@ -30,6 +30,11 @@ import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.t
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
 import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
 import { createAdminApi } from '../http/admin/admin-api.ts';
+import type { GcSchedule } from '../http/admin/admin-context.ts';
+import type { RetentionRule } from '../registry/gc/apply-retention.ts';
+import { observeActivity } from '../http/activity-observer.ts';
+import { createWebSite } from '../web/static-site.ts';
+import { openWebServices, webDatabaseFile, type WebServices } from './web-services.ts';
 import { prepareBuilds, type BuildSettings, type StartedBuilds } from './start-builds.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
@@ -67,6 +72,13 @@ export interface StartOptions {
   index?: IndexSettings;
   /** Automated builds (Pier-only `builds` section); absent: disabled. */
   builds?: BuildSettings;
+  /** The web UI (Pier-only `web` section; `pier serve` enables it by default): served at `path`; `root` overrides where its files are. Absent: no UI. */
+  web?: { enabled: boolean; path: string; root?: string };
+  /** http.host: the registry's public address (pull commands in the UI). */
+  publicHost?: string;
+  /** For the admin API's rules page. */
+  retention?: RetentionRule[];
+  gcSchedule?: GcSchedule;
 }
 
 export interface RunningServer {
@@ -108,12 +120,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let listener: Listener;
   let readTlsFiles: ((settings: TlsSettings) => SecureContextOptions) | undefined;
   let tokenStore: ApiTokenStore | undefined;
+  let webServices: WebServices | undefined;
   let apiTokens: ApiTokens;
   let builds: StartedBuilds | undefined;
   try {
     builds = buildsPrep && options.builds ? buildsPrep.finish(opened.registry, buildsFile(options), options.dataDir, options.builds, metrics.registry) : undefined;
     tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
+    webServices = openWebServices(webDatabaseFile(options.dataDir, options.index), options.index?.backend !== 'postgres', opened.storage, options.logger);
+    const { browse, activity, sessions, gcRuns } = webServices;
+    const web = options.web?.enabled ? createWebSite(options.web.path, options.web.root) : undefined;
+    if (web && !web.built) options.logger.warn('the web UI is not built (npm run build:web): its path answers with a note saying so');
     // Authentication code (token signing and verification, bcrypt) is loaded only when it is configured.
     accessControl = options.access ? await (await import('../auth/access-control.ts')).createAccessControl(options.access, options.logger, apiTokens, metrics) : undefined;
     const gateOptions: GateOptions = {
@@ -137,8 +154,23 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         index: opened.index,
         quotas: options.registry?.quotas ?? [],
         ...(accessControl ? { access: accessControl } : {}),
+        registry: opened.registry,
+        storage: opened.storage,
+        ...(browse ? { browse } : {}),
+        ...(activity ? { activity } : {}),
+        gcRuns,
+        sessions,
+        immutableTags: options.registry?.immutableTags ?? [],
+        retention: options.retention ?? [],
+        ...(options.gcSchedule ? { gc: options.gcSchedule } : {}),
+        ...(options.access?.access.policy ? { accessPolicy: options.access.access.policy } : {}),
+        deleteEnabled: options.registry?.deleteEnabled ?? false,
+        readOnly: options.readOnly === true,
+        ...(options.publicHost ? { publicHost: options.publicHost } : {}),
         ...(builds ? { resources: [builds.adminResource] } : {}),
       }),
+      ...(web ? { web: (req, res, path) => web.serve(req, res, path) } : {}),
+      ...(activity ? { onExchangeEnd: observeActivity(activity) } : {}),
     };
     listener = options.tls ? (await import('./tls-listener.ts')).tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
     await new Promise<void>((resolve, reject) => {
@@ -150,6 +182,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     });
   } catch (error) {
     await builds?.stop();
+    await webServices?.close();
     await tokenStore?.close();
     await opened.close();
     throw error;
@@ -159,6 +192,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const maintenance = options.maintenance
     ? startMaintenance(opened.storage, opened.index, options.logger, metrics, {
         ...options.maintenance,
+        gcRuns: webServices.gcRuns,
         ...(opened.indexBackend.jobLease ? { lease: opened.indexBackend.jobLease } : {}),
       })
     : undefined;
@@ -202,6 +236,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         clearInterval(sweep);
         await maintenance?.stop();
         await builds?.stop();
+        await webServices.close();
         await tokenStore.close();
         await opened.close();
       })();

@@ -1,55 +1,43 @@
 /**
- * Pier's admin API (Pier-only), JSON under `/pier/api/v1/`:
- *
- * | method | path | who | what |
- * |---|---|---|---|
- * | GET | `tokens[?user=U]` | any user: their own; admins: everyone's | list API tokens (never a secret) |
- * | POST | `tokens` | any user for themselves; admins for anyone | create: `{name, scope, expiresAt?, expiresIn?, user?}` → 201 with the secret, once |
- * | GET, DELETE | `tokens/{id}` | the owner, admins | show, revoke (204) |
- * | GET | `usage?repository=R` / `usage?namespace=N` | admins; users for what they may pull / their own namespace | bytes used, quotas |
+ * Pier's admin API (Pier-only), JSON under `/pier/api/v1/`. Its endpoints are listed as data in
+ * admin-routes.ts, one file per resource, and described at `/pier/api/v1/openapi.json`.
  *
  * Callers authenticate as on /v2: Basic credentials (a password, or an API token — which may see and revoke
  * only itself and read usage within its scope) or a bearer token from this registry's /token (as the user it
  * was issued to; one issued for an API token counts as that API token). Tokens from an external issuer are
- * refused. Admins are the users of `access.policy.admins`.
+ * refused. A browser signs in at `session` and then sends its session cookie; every change it makes must
+ * carry the session's CSRF token in `X-CSRF-Token`. Admins are the users of `access.policy.admins`.
+ * Callers without credentials are anonymous: they may use the operations open to anyone and browse what the
+ * access policy lets anonymous users pull.
  *
- * Without any authentication configured the API answers only local calls: from a loopback address, to a
- * loopback `Host` (defeats DNS rebinding), with no proxy header (`Forwarded`, `X-Forwarded-For`, …) and no
- * foreign `Origin` — everything else gets 403 DENIED saying why. A local caller acts as an admin.
+ * Without any authentication configured the API answers only local calls as an admin: from a loopback
+ * address, to a loopback `Host` (defeats DNS rebinding), with no proxy header (`Forwarded`,
+ * `X-Forwarded-For`, …) and no foreign `Origin`. Everyone else is anonymous and may only browse (the
+ * registry itself is open to them anyway) — everything else gets 403 DENIED saying why.
  *
  * Errors use the distribution spec's body `{"errors":[{"code","message","detail"}]}`: UNAUTHORIZED (401, with
- * the challenge), DENIED (403), TOOMANYREQUESTS (429), NAME_INVALID/NAME_UNKNOWN (usage), UNSUPPORTED (405),
- * and the admin API's own INVALID_REQUEST (400), NOT_FOUND (404) and CONFLICT (409). POST bodies must be
- * `application/json` (a cross-site form cannot send one without a CORS preflight, which Pier never grants).
- * Responses are never cached; secrets and Authorization headers are never logged.
+ * the challenge), DENIED (403), TOOMANYREQUESTS (429), NAME_INVALID/NAME_UNKNOWN, MANIFEST_UNKNOWN,
+ * UNSUPPORTED (405), and the admin API's own INVALID_REQUEST (400), NOT_FOUND (404) and CONFLICT (409). POST
+ * bodies must be `application/json` (a cross-site form cannot send one without a CORS preflight, which Pier
+ * never grants). Responses are never cached; secrets and Authorization headers are never logged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../../observability/logger.ts';
-import type { AccessControl, Caller } from '../../auth/access-control.ts';
-import { ApiTokenError, parseExpiry, tokenJson, type ApiTokenInfo, type ApiTokens } from '../../auth/api-tokens/api-tokens.ts';
-import type { QuotaRule } from '../../registry/policies/quotas.ts';
-import type { MetadataIndex } from '../../registry/ports.ts';
+import { CSRF_HEADER, SESSION_COOKIE, cookieValue } from '../../auth/sessions/browser-sessions.ts';
 import { RegistryError } from '../../registry/errors.ts';
-import { parseRepositoryName } from '../../registry/model/repository-name.ts';
 import { sendError } from '../error-mapping.ts';
-import { readBody } from '../params.ts';
-import { NAMESPACE, usageReport } from './usage-report.ts';
+import { AdminError, json, NO_STORE, type AdminCaller, type AdminDeps, type AdminRequest, type AdminRoute } from './admin-context.ts';
+import { ADMIN_ROUTES, matchAdminRoute, type AdminMatch } from './admin-routes.ts';
 
 export const ADMIN_PREFIX = '/pier/api/v1/';
 
-export interface AdminApiOptions {
-  logger: Logger;
-  apiTokens: ApiTokens;
-  index: MetadataIndex;
-  /** lifecycle.quotas, for the limits shown with usage. */
-  quotas: QuotaRule[];
-  /** Authentication and the policy; absent when the registry has none (then only local calls are answered). */
-  access?: AccessControl;
-  /** More resources (each in its own route file), served to admins only. */
-  resources?: AdminResource[];
-}
+/** What the admin API is built from: AdminDeps, with the rules and modes defaulting to none/off. */
+export type AdminApiOptions = Pick<AdminDeps, 'logger' | 'apiTokens' | 'index' | 'quotas'> &
+  Partial<Omit<AdminDeps, 'logger' | 'apiTokens' | 'index' | 'quotas' | 'features'>> & {
+    /** More resources matched by code rather than listed in the route table (builds), served to admins only. */
+    resources?: AdminResource[];
+  };
 
-/** A resource of the admin API kept in its own file (builds, …): matches paths below /pier/api/v1/. */
+/** A resource of the admin API kept in its own file that matches its own paths below /pier/api/v1/ (builds, …). */
 export interface AdminResource {
   route(rest: string): AdminResourceRoute | undefined;
 }
@@ -60,64 +48,44 @@ export interface AdminResourceRoute {
   serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, user: string | undefined): Promise<void>;
 }
 
+// For resource files written against this module.
+export { AdminError, json, readJson } from './admin-context.ts';
+
 /** Serves a request under /pier/api/; returns the route id for logs and metrics. */
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams) => Promise<string>;
 
-interface AdminCaller {
-  /** undefined: a local call on a registry without authentication. */
-  user: string | undefined;
-  admin: boolean;
-  /** The API token the caller authenticated with (directly or through a registry token). */
-  apiToken?: ApiTokenInfo;
-  /** For permission checks against the policy. */
-  caller?: Caller;
-}
-
-export class AdminError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-const NO_STORE = { 'Cache-Control': 'no-store' };
-const MAX_BODY_BYTES = 16 * 1024;
-const TOKEN_ID = /^[0-9a-f]{16}$/;
 const LOOPBACK_ADDRESS = /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/;
 const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip'];
-
-interface Route {
-  id: string;
-  methods: string[];
-  tokenId?: string;
-  serve?: AdminResourceRoute['serve'];
-}
-
-function routeOf(path: string): Route | undefined {
-  const rest = path.slice(ADMIN_PREFIX.length).replace(/\/$/, '');
-  if (!path.startsWith(ADMIN_PREFIX)) return undefined;
-  if (rest === 'tokens') return { id: 'admin-tokens', methods: ['GET', 'POST'] };
-  if (rest === 'usage') return { id: 'admin-usage', methods: ['GET'] };
-  const m = /^tokens\/([^/]+)$/.exec(rest);
-  if (m) return { id: 'admin-token', methods: ['GET', 'DELETE'], tokenId: m[1]! };
-  return undefined;
-}
+/** Top-level paths of resources the web UI has extension pages for (web/src/extensions.ts). */
+const EXTENSION_PATHS = ['builds', 'webhooks'];
+const ANONYMOUS: AdminCaller = { user: undefined, admin: false, caller: { kind: 'anonymous' } };
 
 export function createAdminApi(options: AdminApiOptions): AdminHandler {
-  const { logger, apiTokens, index, access } = options;
+  const routes = options.routes ?? ADMIN_ROUTES;
+  const deps: AdminDeps = {
+    immutableTags: [],
+    retention: [],
+    deleteEnabled: false,
+    readOnly: false,
+    ...options,
+    routes,
+    // The table's routes, and those of the resources at the UI's extension paths (builds, webhooks).
+    features: [
+      ...routes.map((r) => r.id),
+      ...EXTENSION_PATHS.flatMap((p) => (options.resources ?? []).map((r) => r.route(p)?.id).filter((id): id is string => id !== undefined)),
+    ],
+  };
+  const { access } = deps;
 
+  function unauthorized(message: string): RegistryError {
+    const challenge = access!.htpasswd ? `Basic realm="${access!.basicRealm.replace(/["\\]/g, '\\$&')}"` : access!.challenge([]);
+    return new RegistryError('UNAUTHORIZED', message, null, { challenge });
+  }
+
+  /** Who is calling: Authorization header first, then a session cookie, else anonymous. */
   async function authenticate(req: IncomingMessage): Promise<AdminCaller> {
-    if (!access) {
-      if (isLocalRequest(req)) return { user: undefined, admin: true };
-      throw new RegistryError(
-        'DENIED',
-        'the admin API needs authentication, and none is configured (auth.htpasswd or auth.token): it answers only requests made on a loopback address of this host, without a proxy in between',
-      );
-    }
+    if (!access) return isLocalRequest(req) ? { user: undefined, admin: true } : ANONYMOUS;
+    if (req.headers.authorization === undefined || req.headers.authorization.trim() === '') return (await fromSession(req)) ?? ANONYMOUS;
     const result = await access.authenticate(req.headers.authorization, req.socket.remoteAddress);
     if (!result.ok) {
       if (result.reason === 'limited') throw new RegistryError('TOOMANYREQUESTS', 'too many failed login attempts', null, { retryAfter: result.retryAfterSeconds });
@@ -127,7 +95,7 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
     const isAdmin = (user: string): boolean => access.policy.enabled && access.policy.isAdmin(user);
     switch (caller.kind) {
       case 'anonymous':
-        throw unauthorized('authentication required');
+        return ANONYMOUS;
       case 'user':
         return { user: caller.user, admin: isAdmin(caller.user), caller };
       case 'apiToken':
@@ -141,124 +109,89 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
     }
   }
 
-  function unauthorized(message: string): RegistryError {
-    const challenge = access!.htpasswd ? `Basic realm="${access!.basicRealm.replace(/["\\]/g, '\\$&')}"` : access!.challenge([]);
-    return new RegistryError('UNAUTHORIZED', message, null, { challenge });
-  }
-
-  function noApiToken(caller: AdminCaller): void {
-    if (caller.apiToken) throw new RegistryError('DENIED', 'an API token cannot list or create API tokens: authenticate with your password');
-  }
-
-  /** A token the caller may see: its own (an API token only itself), or any for an admin. Others are "not found". */
-  async function visibleToken(caller: AdminCaller, id: string): Promise<ApiTokenInfo> {
-    const token = TOKEN_ID.test(id) ? await apiTokens.get(id) : undefined;
-    const visible = token !== undefined && (caller.admin || (caller.apiToken ? caller.apiToken.id === token.id : token.user === caller.user));
-    if (!visible) throw new AdminError(404, 'NOT_FOUND', 'no such API token');
-    return token!;
-  }
-
-  async function listTokens(caller: AdminCaller, res: ServerResponse, query: URLSearchParams): Promise<void> {
-    noApiToken(caller);
-    const user = query.get('user') || undefined;
-    if (!caller.admin && user !== undefined && user !== caller.user) throw new RegistryError('DENIED', "only admins may see other users' API tokens");
-    const tokens = await apiTokens.list(caller.admin ? user : caller.user);
-    json(res, 200, { tokens: tokens.map(tokenJson) });
-  }
-
-  async function createToken(caller: AdminCaller, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    noApiToken(caller);
-    const body = await readJson(req);
-    const { name, scope, user, expiresAt, expiresIn, ...rest } = body;
-    const unknown = Object.keys(rest);
-    if (unknown.length > 0) throw new AdminError(400, 'INVALID_REQUEST', `unknown field ${JSON.stringify(unknown[0]!.slice(0, 50))} (expected name, scope, user, expiresAt, expiresIn)`);
-    if (user !== undefined && typeof user !== 'string') throw new AdminError(400, 'INVALID_REQUEST', 'user: a string');
-    if (typeof name !== 'string') throw new AdminError(400, 'INVALID_REQUEST', 'name: required, a string');
-    const owner = user ?? caller.user;
-    if (owner === undefined) throw new AdminError(400, 'INVALID_REQUEST', 'user: required (the token acts for this htpasswd user)');
-    if (!caller.admin && owner !== caller.user) throw new RegistryError('DENIED', 'only admins may create API tokens for other users');
-    if (access?.htpasswd && !access.htpasswd.has(owner)) throw new AdminError(400, 'INVALID_REQUEST', `user: no user ${JSON.stringify(owner.slice(0, 100))} in the htpasswd file`);
-    if (expiresAt !== undefined && expiresIn !== undefined) throw new AdminError(400, 'INVALID_REQUEST', 'give expiresAt or expiresIn, not both');
-    for (const [key, value] of [['expiresAt', expiresAt], ['expiresIn', expiresIn]] as const) {
-      if (value !== undefined && value !== null && typeof value !== 'string') throw new AdminError(400, 'INVALID_REQUEST', `${key}: a string`);
+  /** The caller of a live browser session: its user still in the htpasswd file, its API token still valid. */
+  async function fromSession(req: IncomingMessage): Promise<AdminCaller | undefined> {
+    const secret = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    if (!access || !deps.sessions || secret === undefined) return undefined;
+    const session = await deps.sessions.find(secret);
+    if (!session || (access.htpasswd && !access.htpasswd.has(session.user))) return undefined;
+    if (session.apiTokenId !== undefined) {
+      const check = await deps.apiTokens.stillValid(session.apiTokenId, session.user);
+      if (!check.ok) return undefined;
+      return { user: session.user, admin: false, apiToken: check.token, caller: { kind: 'apiToken', user: session.user, token: check.token }, session: { secret } };
     }
-    try {
-      if (typeof expiresAt === 'string' && !/^\d{4}-\d{2}-\d{2}/.test(expiresAt.trim())) throw new ApiTokenError('invalid', 'expiresAt: a date or date-time (ISO 8601)');
-      const expiry = typeof expiresAt === 'string' ? parseExpiry(expiresAt) : typeof expiresIn === 'string' ? parseExpiry(expiresIn) : undefined;
-      const created = await apiTokens.create({ user: owner, name, scope: scope as never, ...(expiry ? { expiresAt: expiry } : {}) });
-      logger.info({ tokenId: created.token.id, user: owner, name, by: caller.user ?? '(local)' }, 'API token created');
-      json(res, 201, { ...tokenJson(created.token), token: created.secret }, { Location: `${ADMIN_PREFIX}tokens/${created.token.id}` });
-    } catch (error) {
-      if (error instanceof ApiTokenError) throw new AdminError(error.kind === 'conflict' ? 409 : 400, error.kind === 'conflict' ? 'CONFLICT' : 'INVALID_REQUEST', error.message);
-      throw error;
+    const admin = access.policy.enabled && access.policy.isAdmin(session.user);
+    return { user: session.user, admin, caller: { kind: 'user', user: session.user }, session: { secret } };
+  }
+
+  function admit(caller: AdminCaller, audience: string): void {
+    const signedIn = caller.user !== undefined || caller.admin;
+    if (audience === 'user' || audience === 'admin') {
+      if (!signedIn) {
+        if (access) throw unauthorized('authentication required');
+        throw new RegistryError(
+          'DENIED',
+          'the admin API needs authentication, and none is configured (auth.htpasswd or auth.token): it answers only requests made on a loopback address of this host, without a proxy in between',
+        );
+      }
+      if (audience === 'admin' && !caller.admin) throw new RegistryError('DENIED', 'only admins may use this endpoint');
     }
   }
 
-  async function usage(caller: AdminCaller, res: ServerResponse, query: URLSearchParams): Promise<void> {
-    const repository = query.get('repository');
-    const namespace = query.get('namespace');
-    if ((repository === null) === (namespace === null)) throw new AdminError(400, 'INVALID_REQUEST', 'give exactly one of repository or namespace');
-    if (repository !== null) {
-      const name = parseRepositoryName(repository);
-      const allowed = caller.admin || (caller.caller !== undefined && access !== undefined && access.allows(caller.caller, 'repository', name, 'pull'));
-      if (!allowed) throw new RegistryError('DENIED', 'requested access to the resource is denied', [{ Type: 'repository', Class: '', Name: name, Action: 'pull' }]);
-      if (!(await index.repositoryExists(name))) throw new RegistryError('NAME_UNKNOWN', 'repository name not known to registry', { name });
-      return json(res, 200, await usageReport(index, options.quotas, { repository: name }));
+  /** A resource's route as a table entry: admins only, the same authentication and CSRF rules. */
+  function resourceMatch(method: string, rest: string): AdminMatch | undefined {
+    for (const resource of options.resources ?? []) {
+      const route = resource.route(rest);
+      if (!route) continue;
+      const methods = Object.fromEntries(
+        route.methods.map((m) => [m, { summary: route.id, audience: 'admin' as const, success: { status: 200, description: '' }, handler: async (r: AdminRequest) => route.serve(r.req, r.res, r.query, r.caller.user) }]),
+      );
+      const entry: AdminRoute = { id: route.id, path: rest, pattern: /^$/, params: [], methods };
+      const operation = methods[method === 'HEAD' ? 'GET' : method];
+      return operation ? { kind: 'found', route: entry, operation, params: {} } : { kind: 'method-not-allowed', route: entry };
     }
-    if (!NAMESPACE.test(namespace!) || namespace!.length > 255) throw new RegistryError('NAME_INVALID', 'invalid namespace: the first component of a repository name', { namespace: namespace!.slice(0, 256) });
-    const own = caller.user !== undefined && !caller.apiToken && (!access?.policy.enabled || namespace === caller.user);
-    if (!caller.admin && !own) throw new RegistryError('DENIED', 'only admins may see the usage of a namespace other than your own');
-    json(res, 200, await usageReport(index, options.quotas, { namespace: namespace! }));
+    return undefined;
   }
 
   return async (req, res, path, query) => {
-    const rest = path.startsWith(ADMIN_PREFIX) ? path.slice(ADMIN_PREFIX.length) : undefined;
-    const route: Route | undefined = routeOf(path) ?? (rest !== undefined ? options.resources?.map((r) => r.route(rest)).find((r) => r !== undefined) : undefined);
     const method = req.method ?? 'GET';
+    const rest = path.startsWith(ADMIN_PREFIX) ? path.slice(ADMIN_PREFIX.length) : undefined;
+    const found = rest !== undefined ? matchAdminRoute(method, rest, routes) : { kind: 'not-found' as const };
+    const match = found.kind === 'not-found' && rest !== undefined ? (resourceMatch(method, rest) ?? found) : found;
     try {
-      if (!route) throw new AdminError(404, 'NOT_FOUND', 'no such admin endpoint');
-      const methods = route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods;
-      if (!methods.includes(method)) throw new AdminError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { Allow: route.methods.join(', ') });
-      const caller = await authenticate(req);
-      if (route.serve) {
-        if (!caller.admin) throw new RegistryError('DENIED', 'only admins may use this part of the admin API');
-        await route.serve(req, res, query, caller.user);
-      } else if (route.id === 'admin-tokens') {
-        if (method === 'POST') await createToken(caller, req, res);
-        else await listTokens(caller, res, query);
-      } else if (route.id === 'admin-token') {
-        const token = await visibleToken(caller, route.tokenId!);
-        if (method === 'DELETE') {
-          await apiTokens.revoke(token.id);
-          logger.info({ tokenId: token.id, user: token.user, name: token.name, by: caller.user ?? '(local)' }, 'API token revoked');
-          res.writeHead(204, NO_STORE);
-          res.end();
-        } else {
-          json(res, 200, tokenJson(token));
-        }
-      } else {
-        await usage(caller, res, query);
+      if (match.kind === 'not-found') throw new AdminError(404, 'NOT_FOUND', 'no such admin endpoint');
+      if (match.kind === 'method-not-allowed') {
+        throw new AdminError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { Allow: Object.keys(match.route.methods).join(', ') });
       }
+      const caller = await authenticate(req);
+      admit(caller, match.operation.audience);
+      // A browser session's changes must prove they come from Pier's own page.
+      const changes = method !== 'GET' && method !== 'HEAD';
+      if (changes && caller.session && !deps.sessions!.csrfMatches(caller.session.secret, headerValue(req.headers[CSRF_HEADER]))) {
+        throw new RegistryError('DENIED', 'missing or wrong CSRF token: send the X-CSRF-Token header given by GET /pier/api/v1/session');
+      }
+      await match.operation.handler({ req, res, query, params: match.params, caller, deps });
     } catch (error) {
       if (error instanceof AdminError) {
         sendAdminError(res, error);
       } else if (RegistryError.is(error)) {
         const headers: Record<string, string> = { ...NO_STORE };
-        if (typeof error.hints.challenge === 'string') headers['WWW-Authenticate'] = error.hints.challenge;
+        // A page's own fetch() gets no challenge, so the browser does not pop up its Basic login dialog.
+        const scripted = req.headers['sec-fetch-site'] !== undefined && req.headers['sec-fetch-mode'] !== 'navigate';
+        const challenge = typeof error.hints.challenge === 'string' ? error.hints.challenge : error.code === 'UNAUTHORIZED' && access ? unauthorized('').hints.challenge : undefined;
+        if (typeof challenge === 'string' && !scripted) headers['WWW-Authenticate'] = challenge;
         if (typeof error.hints.retryAfter === 'number') headers['Retry-After'] = String(error.hints.retryAfter);
         sendError(res, error, headers);
       } else {
         throw error;
       }
     }
-    return route?.id ?? 'admin-unknown';
+    return match.kind === 'not-found' ? 'admin-unknown' : match.route.id;
   };
 }
 
-export function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  const payload = JSON.stringify(value);
-  res.writeHead(status, { ...NO_STORE, ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) });
-  res.end(payload); // node:http leaves the body out of a HEAD response
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function sendAdminError(res: ServerResponse, error: AdminError): void {
@@ -267,20 +200,6 @@ function sendAdminError(res: ServerResponse, error: AdminError): void {
     return;
   }
   json(res, error.status, { errors: [{ code: error.code, message: error.message, detail: null }] }, error.headers);
-}
-
-export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') throw new AdminError(400, 'INVALID_REQUEST', 'expected Content-Type: application/json');
-  const raw = await readBody(req, MAX_BODY_BYTES, () => new RegistryError('SIZE_INVALID', `request body larger than ${MAX_BODY_BYTES} bytes`));
-  let value: unknown;
-  try {
-    value = JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new AdminError(400, 'INVALID_REQUEST', 'the body is not valid JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new AdminError(400, 'INVALID_REQUEST', 'the body must be a JSON object');
-  return value as Record<string, unknown>;
 }
 
 /**

@@ -1,0 +1,381 @@
+/**
+ * The web UI end to end in headless Chromium (Debian's, driven by playwright-core; one browser for the file)
+ * against a real `pier serve` holding an image pushed with skopeo and 5,000 more repositories: sign in; the
+ * repository list interactive in under a second; find the skopeo image by search (name and label); the
+ * repository page's tags and copyable pull command; the manifest page's layers and config; the admin pages;
+ * deleting a tag as an allowed user and being refused as a pull-only one; signing out and browsing
+ * anonymously; dark theme and a phone-sized screen. axe-core checks every page (no serious or critical
+ * violation), and every main page is saved to docs/screenshots/ (the README shows them).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { SqliteIndex } from '../../src/index/sqlite/sqlite-index.ts';
+import { launchChromium, type TestBrowser } from '../support/chromium.ts';
+import { startPierServe, type ServedPier } from '../support/pier-serve.ts';
+import { createClientEnv, type ClientEnv } from '../support/client-env.ts';
+import { buildSmallImage, type SmallImage } from '../support/images.ts';
+import { requireTools } from '../support/tools.ts';
+import { CLI, tempDir, writeHtpasswd } from '../auth/fixtures.ts';
+import { basicAuth, pushTestImage } from './registry-content.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCREENSHOTS = process.env.PIER_SCREENSHOTS ?? join(ROOT, 'docs', 'screenshots');
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const PASSWORDS = { alice: 'alice-pw', dev: 'dev-pw', viewer: 'viewer-pw' } as const;
+const BULK = 5000;
+
+let pier: ServedPier;
+let browser: TestBrowser;
+let page: Page;
+let env: ClientEnv;
+let image: SmallImage;
+/** Script errors and Content-Security-Policy violations seen on any page (there must be none). */
+const pageProblems: string[] = [];
+/** Measured figures, printed at the end for the closing note. */
+const figures: Record<string, number | string> = {};
+
+/** Writes `count` repositories straight into a new index (no bytes in storage: listings need none). */
+function seedRepositories(dataDir: string, count: number): Promise<void[]> {
+  mkdirSync(join(dataDir, 'pier'), { recursive: true });
+  const index = new SqliteIndex(join(dataDir, 'pier', 'index.db'));
+  const work: Array<Promise<void>> = [];
+  for (let i = 0; i < count; i++) {
+    const n = String(i).padStart(4, '0');
+    const digest = `sha256:${n.padStart(64, 'a')}`;
+    const layer = `sha256:${n.padStart(64, 'b')}`;
+    work.push(
+      index.importRepository(`bulk/service-${n}`, {
+        blobs: [{ digest: layer, size: 1000 + i }],
+        manifests: [{ digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 400, blobs: [layer], children: [] }],
+        tags: [{ tag: 'latest', digest }],
+      }),
+    );
+  }
+  return Promise.all(work).finally(() => {
+    index.markBuilt();
+    void index.close();
+  });
+}
+
+async function axeCheck(name: string): Promise<void> {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const result = await (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, {
+      resultTypes: ['violations'],
+    });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  });
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(serious, [], `axe-core on ${name}: ${JSON.stringify(serious, null, 1)}`);
+}
+
+/** Long lists are shot as the screen shows them; other pages whole. */
+async function shot(name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage });
+}
+
+async function signIn(user: keyof typeof PASSWORDS): Promise<void> {
+  await page.goto(`${pier.url}/#/sign-in`);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password or API token').fill(PASSWORDS[user]);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText(`Signed in as ${user}`).waitFor();
+}
+
+async function signOut(): Promise<void> {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+}
+
+describe('web UI in Chromium', { timeout: 180_000 }, () => {
+  before(async () => {
+    requireTools('skopeo', 'buildah');
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    if (!existsSync(join(ROOT, 'web', 'dist', 'index.html'))) execFileSync('npm', ['run', 'build:web'], { cwd: ROOT, stdio: 'inherit' });
+    const dir = tempDir('web-e2e');
+    await writeHtpasswd(join(dir, 'htpasswd'), PASSWORDS);
+    let started = Date.now();
+    await seedRepositories(join(dir, 'data'), BULK);
+    figures.seedMs = Date.now() - started;
+    pier = await startPierServe(
+      dir,
+      `version: 0.1
+storage:
+  filesystem:
+    rootdirectory: ${dir}/data
+  delete:
+    enabled: true
+auth:
+  htpasswd:
+    realm: pier
+    path: ${dir}/htpasswd
+access:
+  policy:
+    admins: [alice]
+    anonymous: ['public/**']
+    rules:
+      - repositories: ['team/**']
+        users: [dev]
+        actions: [pull, push, delete]
+      - repositories: ['team/**']
+        users: [viewer]
+        actions: [pull]
+lifecycle:
+  immutabletags:
+    - repository: team/webapp
+      tag: stable
+  quotas:
+    - namespace: team
+      limit: 1GiB
+`,
+    );
+    started = Date.now();
+    env = await createClientEnv('pier-web-e2e');
+    image = await buildSmallImage(env, 'localhost/pier-web/webapp:1');
+    const layout = image.layoutDir;
+    for (const tag of ['old', '1.0']) {
+      await env.skopeo(['copy', '--quiet', '--dest-tls-verify=false', '--dest-creds', `dev:${PASSWORDS.dev}`, `oci:${layout}:small`, `docker://${pier.host}/team/webapp:${tag}`]);
+    }
+    figures.skopeoBuildAndPushMs = Date.now() - started;
+    await pushTestImage(pier.url, 'public/hello', basicAuth('alice', PASSWORDS.alice), { tag: 'latest' });
+    browser = await launchChromium();
+    await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: pier.url });
+    page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    page.on('pageerror', (error) => pageProblems.push(`script error: ${error.message}`));
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) pageProblems.push(`CSP: ${message.text()}`);
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await pier?.stop();
+    await env?.close();
+    console.log(`web UI figures: ${JSON.stringify(figures)}`);
+  });
+
+  it('browses anonymously what the policy allows, and signs in', async () => {
+    await page.goto(`${pier.url}/`);
+    await page.getByTestId('repository-table').getByRole('link', { name: 'public/hello' }).waitFor();
+    assert.equal(await page.getByTestId('repository-table').locator('tbody tr').count(), 1, 'anonymous users see only public/**');
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await axeCheck('sign-in');
+    await shot('sign-in');
+    await page.getByLabel('User name').fill('alice');
+    await page.getByLabel('Password or API token').fill('wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').getByText('invalid username or password').waitFor();
+    await signIn('alice');
+    const cookie = (await browser.context.cookies(pier.url)).find((c) => c.name === 'pier_session');
+    assert.ok(cookie, 'a session cookie');
+    assert.deepEqual([cookie.httpOnly, cookie.sameSite, cookie.secure], [true, 'Strict', true]);
+  });
+
+  it(`shows ${BULK} repositories interactive in under a second`, async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await page.goto(`${pier.url}/?load=${i}#/`);
+      await page.getByTestId('repository-table').locator('tbody tr').first().waitFor();
+      const ready = await page.evaluate(() => performance.getEntriesByName('pier:repositories-ready')[0]?.startTime ?? -1);
+      assert.ok(ready > 0, 'the list marked itself ready');
+      times.push(ready);
+    }
+    times.sort((a, b) => a - b);
+    figures.repositoryListInteractiveMs = Math.round(times[1]!);
+    figures.repositoryListInteractiveAllMs = times.map(Math.round).join('/');
+    assert.ok(times[1]! < 1000, `time to interactive ${times[1]} ms (median of 3)`);
+    await page.getByText(`of ${BULK + 2} repositories`).waitFor();
+    assert.equal(await page.getByTestId('repository-table').locator('tbody tr').count(), 50);
+    await axeCheck('repositories');
+    await shot('repositories', false);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByText(`Showing 51–100 of ${BULK + 2}`).waitFor();
+  });
+
+  it('finds the repository pushed with skopeo by name and by label', async () => {
+    const search = page.getByRole('searchbox', { name: 'Search' });
+    let started = Date.now();
+    await search.fill('webapp');
+    await page.waitForURL(/q=webapp/);
+    await page.getByText('Showing 1–1 of 1 repositories').waitFor();
+    figures.searchToResultMs = Date.now() - started;
+    started = Date.now();
+    const answered = page.waitForResponse((r) => r.url().includes('/pier/api/v1/repositories?q=label'));
+    await search.fill('label:org.example.fixture=small');
+    await answered;
+    await page.getByTestId('repository-table').getByRole('link', { name: 'team/webapp' }).waitFor();
+    await page.getByText('Showing 1–1 of 1 repositories').waitFor();
+    figures.labelSearchMs = Date.now() - started;
+    await page.getByTestId('repository-table').getByRole('link', { name: 'team/webapp' }).click();
+    await page.getByRole('heading', { name: 'team/webapp' }).waitFor();
+  });
+
+  it('shows the repository’s tags and copies the pull command with the registry’s own host', async () => {
+    const rows = page.getByTestId('tag-table').locator('tbody tr');
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 2);
+    const digestCell = await rows.filter({ hasText: '1.0' }).locator('td').first().innerText();
+    assert.equal(digestCell, image.digest.slice('sha256:'.length, 'sha256:'.length + 12));
+    assert.match(await rows.filter({ hasText: '1.0' }).innerText(), /linux\/amd64/);
+    assert.match(await rows.filter({ hasText: '1.0' }).innerText(), /\bdev\b/, 'pushed by dev (with skopeo)');
+    await page.getByRole('combobox', { name: 'Tag', exact: true }).selectOption('1.0');
+    const command = `docker pull ${pier.host}/team/webapp:1.0`;
+    assert.equal(await page.getByTestId('pull-command').innerText(), command);
+    await page.getByRole('button', { name: 'Copy the pull command' }).click();
+    await page.getByRole('button', { name: 'Copied the pull command' }).waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), command);
+    await page.getByRole('combobox', { name: 'Client', exact: true }).selectOption('podman');
+    assert.equal(await page.getByTestId('pull-command').innerText(), `podman pull ${pier.host}/team/webapp:1.0`);
+    await page.getByRole('combobox', { name: 'Client', exact: true }).selectOption('docker');
+    await axeCheck('repository');
+    await shot('repository');
+  });
+
+  it('opens a tag: its layers and config', async () => {
+    await page.getByRole('link', { name: 'Tag 1.0' }).click();
+    await page.getByRole('heading', { name: 'Layers' }).waitFor();
+    const layers = page.getByTestId('layer-table').locator('tbody tr');
+    assert.equal(await layers.count(), 2);
+    for (const [i, layer] of image.manifest.layers.entries()) {
+      assert.match(await layers.nth(i).innerText(), new RegExp(layer.digest.slice(7, 19)));
+    }
+    const labels = page.getByRole('definition').filter({ hasText: 'small' });
+    assert.ok((await labels.count()) >= 1, 'the label org.example.fixture=small');
+    await page.getByText('org.example.fixture').waitFor();
+    await page.getByText('PIER_FIXTURE=small').waitFor();
+    await page.getByText('/hello.txt').first().waitFor();
+    await axeCheck('manifest');
+    await shot('manifest');
+  });
+
+  it('shows the admin pages: storage (with GC runs), rules, users, API tokens', async () => {
+    const gc = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'gc', '--config', pier.configFile], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(gc.status, 0, gc.stderr + gc.stdout);
+    for (const [link, heading, name] of [
+      ['Storage', 'Storage', 'storage'],
+      ['Rules', 'Rules', 'rules'],
+      ['Users', 'Users', 'users'],
+      ['API tokens', 'API tokens', 'tokens'],
+    ] as const) {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link }).click();
+      await page.getByRole('heading', { name: heading, exact: true }).waitFor();
+      await page.locator('main table, main .muted').first().waitFor();
+      if (name === 'storage') {
+        await page.getByRole('region', { name: 'Garbage collection runs' }).getByText('pier gc').waitFor();
+        await page.getByRole('img', { name: /^Pushes and pulls per day/ }).waitFor();
+        const today = new Date().toISOString().slice(0, 10);
+        await page.getByText('The numbers').click();
+        const row = await page.getByRole('region', { name: 'Activity per day' }).getByRole('row', { name: new RegExp(today) }).innerText();
+        const [pushes] = row.split('\t').slice(1).map(Number);
+        assert.ok(pushes! >= 3, `today's pushes in the chart's numbers: ${row}`);
+      }
+      await axeCheck(name);
+      await shot(name, name !== 'storage');
+    }
+  });
+
+  it('creates an API token from the page (the secret shown once) and revokes it', async () => {
+    await page.getByLabel('Name', { exact: true }).fill('ci-robot');
+    await page.getByRole('checkbox', { name: 'push' }).check();
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = await page.locator('.notice code').innerText();
+    assert.match(secret, /^pier_[0-9a-f]{16}_/);
+    const v2 = await fetch(`${pier.url}/v2/team/webapp/tags/list`, { headers: { Authorization: basicAuth('ci', secret) } });
+    assert.equal(v2.status, 200, 'the new token works on /v2');
+    await page.getByRole('row', { name: /ci-robot/ }).waitFor();
+    await page.getByRole('button', { name: 'Revoke token ci-robot' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('row', { name: /ci-robot/ }).waitFor({ state: 'detached' });
+    assert.equal((await fetch(`${pier.url}/v2/team/webapp/tags/list`, { headers: { Authorization: basicAuth('ci', secret) } })).status, 401);
+  });
+
+  it('deletes a tag as an allowed user, after confirmation; everything on the way works with the keyboard', async () => {
+    await signOut();
+    await signIn('dev');
+    // Keyboard only: skip link, search, open the result, open the confirmation and cancel it with Escape.
+    await page.goto(`${pier.url}/?keyboard#/`); // a fresh load: focus starts at the top
+    await page.getByTestId('repository-table').waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+    const focusedIs = (what: string): Promise<boolean> => page.evaluate((w) => document.activeElement?.matches(w) ?? false, what);
+    for (let i = 0; i < 5 && !(await focusedIs('#repo-search')); i++) await page.keyboard.press('Tab');
+    assert.ok(await focusedIs('#repo-search'), 'the search box is reachable with Tab');
+    await page.keyboard.type('webapp');
+    await page.getByText('Showing 1–1 of 1 repositories').waitFor();
+    for (let i = 0; i < 8 && !(await focusedIs('a[href$="team/webapp"]')); i++) await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'team/webapp' }).waitFor();
+    await page.getByRole('button', { name: 'Delete tag old' }).focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Delete tag old?' });
+    await dialog.waitFor();
+    assert.ok(await page.evaluate(() => document.activeElement?.closest('dialog') !== null), 'focus moves into the dialog');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await page.getByTestId('tag-table').locator('tbody tr').count(), 2, 'Escape cancelled');
+    await page.getByRole('button', { name: 'Delete tag old' }).click();
+    await dialog.waitFor();
+    await axeCheck('delete-dialog');
+    await shot('delete-tag-dialog');
+    await dialog.getByRole('button', { name: 'Delete tag' }).click();
+    await page.getByRole('button', { name: 'Delete tag old' }).waitFor({ state: 'detached' });
+    assert.equal(await page.getByTestId('tag-table').locator('tbody tr').count(), 1);
+    const tags = await fetch(`${pier.url}/v2/team/webapp/tags/list`, { headers: { Authorization: basicAuth('dev', PASSWORDS.dev) } });
+    assert.deepEqual(((await tags.json()) as { tags: string[] }).tags, ['1.0'], 'the registry no longer has the tag');
+  });
+
+  it('offers no delete to a pull-only user, and the API refuses one from its session', async () => {
+    await signOut();
+    await signIn('viewer');
+    await page.goto(`${pier.url}/#/repositories/team/webapp`);
+    await page.getByTestId('tag-table').locator('tbody tr').first().waitFor();
+    assert.equal(await page.getByRole('button', { name: /^Delete/ }).count(), 0);
+    await page.getByRole('link', { name: 'Tag 1.0' }).click();
+    await page.getByRole('heading', { name: 'Layers' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Delete manifest' }).count(), 0);
+    const status = await page.evaluate(async () => {
+      const session = (await (await fetch('/pier/api/v1/session')).json()) as { csrfToken: string };
+      const res = await fetch('/pier/api/v1/repositories/team/webapp/tags/1.0', { method: 'DELETE', headers: { 'X-CSRF-Token': session.csrfToken } });
+      return res.status;
+    });
+    assert.equal(status, 403);
+  });
+
+  it('signs out, then browses anonymously again', async () => {
+    await signOut();
+    const session = await page.evaluate(async () => (await (await fetch('/pier/api/v1/session')).json()) as { signedIn: boolean });
+    assert.equal(session.signedIn, false);
+    await page.goto(`${pier.url}/#/`);
+    await page.getByTestId('repository-table').getByRole('link', { name: 'public/hello' }).waitFor();
+    assert.equal(await page.getByTestId('repository-table').locator('tbody tr').count(), 1);
+  });
+
+  it('has a dark theme and fits a phone-sized screen', async () => {
+    await signIn('alice');
+    await page.goto(`${pier.url}/#/repositories/team/webapp`);
+    await page.getByTestId('tag-table').waitFor();
+    await page.getByRole('button', { name: 'Dark theme' }).click();
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+    await axeCheck('repository (dark)');
+    await shot('repository-dark');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${pier.url}/#/repositories/team/webapp`);
+    await page.getByTestId('tag-table').waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no sideways scrolling of the page on a phone (${overflow}px)`);
+    await axeCheck('repository (phone)');
+    await shot('repository-phone');
+    await page.getByRole('button', { name: 'Light theme' }).click();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    assert.deepEqual(pageProblems, [], 'no script error and no CSP violation on any page');
+  });
+});
