@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { startServer } from '../main/start-server.ts';
+import { eventsSettings } from '../events/events-settings.ts';
 import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
 import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
 
@@ -51,6 +52,7 @@ export function serveCommand(): Command {
           ...(settings.tls ? { tls: settings.tls } : {}),
           readOnly: settings.readOnly,
           headers: settings.headers,
+          events: eventsSettings(settings.config.notifications),
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
           maintenance: {
             ...(settings.uploadPurging ? { uploadPurging: settings.uploadPurging } : {}),

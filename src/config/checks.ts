@@ -125,7 +125,10 @@ export function checkConfig(config: PierConfig, raw: RawTree, notices: ConfigNot
   // other sections of the reference registry
   if (present(raw, 'middleware')) unsupported('middleware', 'registry, repository and storage middleware (e.g. cloudfront, redirect) are not available');
   if (present(raw, 'reporting')) unsupported('reporting', 'bugsnag and newrelic reporting are not available');
-  if (config.notifications.endpoints.some((e) => !e.disabled)) unsupported('notifications.endpoints', 'webhook notifications are not sent yet');
+  for (const [i, e] of config.notifications.endpoints.entries()) {
+    if (!URL.canParse(e.url) || !/^https?:$/.test(new URL(e.url).protocol)) problem(`notifications.endpoints[${i}].url`, 'must be an http or https URL');
+    if (e.threshold !== undefined) notice(`notifications.endpoints[${i}].threshold`, 'Pier backs off from the first failure (backoff doubles up to maxbackoff)', 'info');
+  }
   if (present(raw, 'redis')) notice('redis', 'not needed: Pier keeps its cache and state in the metadata index', 'info');
   if (config.health.storagedriver.enabled || present(raw, 'health.file') || present(raw, 'health.http') || present(raw, 'health.tcp')) {
     unsupported('health', 'health checkers are not configurable; /healthz and /readyz check storage and index');

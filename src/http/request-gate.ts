@@ -15,6 +15,7 @@
  * `from`; otherwise (or without `from`) it becomes a plain upload, as in the reference registry, so a digest
  * alone never copies a blob out of a repository the caller cannot read.
  */
+import { noteActor } from '../events/request-context.ts';
 import type { ServerResponse, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Exchange, Handler } from './exchange.ts';
@@ -91,6 +92,7 @@ async function authorizeRequest(access: AccessControl, ex: Exchange, routeId: st
     throw unauthorized(access, required, authentication.message, { ...challengeOptions, ...(authentication.bearer ? { error: 'invalid_token' as const } : {}) });
   }
   const caller = authentication.caller;
+  noteActor(caller.kind === 'apiToken' ? caller.token.name : caller.kind === 'anonymous' ? undefined : caller.user);
   if (routeId === 'base' && caller.kind === 'anonymous') throw unauthorized(access, required, 'authentication required', challengeOptions);
 
   const missing = required.filter((r) => !r.actions.every((a) => access.allows(caller, r.type, r.name, a)));

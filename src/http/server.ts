@@ -17,6 +17,7 @@ import { uploadRange } from './routes/uploads.ts';
 import { reply, replyJson } from './exchange.ts';
 import type { RequestGate } from './request-gate.ts';
 import type { AdminHandler } from './admin/admin-api.ts';
+import { runInRequestScope } from '../events/request-context.ts';
 
 export interface HttpServerOptions {
   registry: Registry;
@@ -49,12 +50,10 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin }: HttpServerOptions): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
-  // Counted per connection from where the previous request on it ended: by the time this handler runs,
-  // the socket has already read this request's headers and often the first part of its body.
-  const previous = socketPositions.get(socket) ?? { read: 0, written: 0 };
+  const health = options.health;
   const header = req.headers['x-request-id'];
   const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
@@ -63,6 +62,33 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
   const method = req.method ?? 'GET';
   const raw = req.url ?? '/';
   const q = raw.indexOf('?');
+  // What events caused by this request report about it (events/request-context.ts).
+  const facts = {
+    id: requestId,
+    addr: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`,
+    host: req.headers.host ?? String(req.headers[':authority'] ?? ''),
+    method,
+    useragent: req.headers['user-agent'] ?? '',
+    scheme: (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)),
+  };
+  return runInRequestScope(facts, () => serve(req, res, raw, q, started, options));
+}
+
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  raw: string,
+  q: number,
+  started: bigint,
+  { registry, logger, metrics, health, gate, admin }: HttpServerOptions,
+): Promise<void> {
+  const socket = req.socket;
+  // Counted per connection from where the previous request on it ended: by the time this handler runs,
+  // the socket has already read this request's headers and often the first part of its body.
+  const previous = socketPositions.get(socket) ?? { read: 0, written: 0 };
+  const requestId = String(res.getHeader('X-Request-ID'));
+  const method = req.method ?? 'GET';
   let routeId = 'unknown';
   let failure: unknown;
   let uploading = false;

@@ -13,6 +13,7 @@ import { rebuildIndex } from '../index/rebuild.ts';
 import { Registry } from '../registry/registry.ts';
 import { DEFAULT_REGISTRY_OPTIONS, type RegistryOptions } from '../registry/context.ts';
 import type { MetadataIndex } from '../registry/ports.ts';
+import type { EventLog } from '../events/event-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import { instrument, type Metrics } from '../observability/metrics.ts';
 import { ROOT } from '../storage/layout.ts';
@@ -22,12 +23,16 @@ export interface OpenOptions {
   logger: Logger;
   metrics?: Metrics;
   registry?: Partial<RegistryOptions>;
+  /** Wraps the index the registry's use cases write through (events/ records events this way). */
+  decorateIndex?: (index: MetadataIndex) => MetadataIndex;
 }
 
 export interface OpenRegistry {
   registry: Registry;
   storage: DriverRegistryStorage;
   index: MetadataIndex;
+  /** Deliveries and webhooks of events, in the index's database. */
+  eventLog: EventLog;
   /** Cheap checks that storage and index answer, for readiness. */
   probes: Record<string, () => Promise<void>>;
   close(): Promise<void>;
@@ -35,7 +40,7 @@ export interface OpenRegistry {
 
 export const indexFile = (dataDir: string): string => join(dataDir, 'pier', 'index.db');
 
-export async function openRegistry({ dataDir, logger, metrics, registry: options }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, logger, metrics, registry: options, decorateIndex }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const rawDriver = new FilesystemDriver(dataDir);
   const sqlite = new SqliteIndex(indexFile(dataDir));
@@ -56,7 +61,7 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
   }
   const registry = new Registry({
     storage,
-    index,
+    index: decorateIndex ? decorateIndex(index) : index,
     clock: { now: () => new Date() },
     options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
   });
@@ -64,5 +69,5 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
     storage: async () => void (await driver.list(ROOT)),
     index: async () => void (await index.repositoryExists('pier-readiness-probe')),
   };
-  return { registry, storage, index, probes, close: () => sqlite.close() };
+  return { registry, storage, index, eventLog: sqlite.eventLog, probes, close: () => sqlite.close() };
 }

@@ -27,6 +27,13 @@ import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.t
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
 import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.ts';
 import { createAdminApi } from '../http/admin/admin-api.ts';
+import type { EventsSettings } from '../events/events-settings.ts';
+import type { EventPublisher } from '../events/publish.ts';
+import type { Dispatcher } from '../events/delivery/dispatcher.ts';
+import { wireEvents } from './wire-events.ts';
+import { webhooksResource } from '../http/admin/webhooks.ts';
+import { deliveriesResource } from '../http/admin/deliveries.ts';
+import { callbacksResource } from '../http/admin/callbacks.ts';
 
 export interface StartOptions {
   dataDir: string;
@@ -50,6 +57,8 @@ export interface StartOptions {
   access?: AccessConfig;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
+  /** The notifications section: events, their delivery, webhooks. Absent: events recorded, no endpoints. */
+  events?: EventsSettings;
 }
 
 export interface RunningServer {
@@ -64,11 +73,24 @@ export interface RunningServer {
   accessControl?: AccessControl;
   /** API tokens (kept in the index's database). */
   apiTokens: ApiTokens;
+  /** For other modules (builds) to emit their own events. */
+  events: EventPublisher;
+  dispatcher: Dispatcher;
   /** Re-reads the TLS certificate, key and client CAs (new connections use them); throws if they cannot be read. */
   reloadTls(): void;
   /** Drains and stops; resolves when everything is closed. */
   close(): Promise<void>;
 }
+
+/** Without a notifications section: events are recorded (and pulls sampled in full), nothing is sent. */
+const DEFAULT_EVENTS: EventsSettings = {
+  enabled: true,
+  includeReferences: false,
+  pullSampleRate: 1,
+  endpoints: [],
+  retentionMs: 7 * 86_400_000,
+  webhooks: { allow: [], deny: [], timeoutMs: 5_000, maxAttempts: 20 },
+};
 
 /** A listener and how to close its connections (node:http tracks them itself; the HTTP/2 server does not). */
 interface Listener {
@@ -79,7 +101,16 @@ interface Listener {
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const metrics = new Metrics();
-  const opened = await openRegistry({ ...options, metrics });
+  const events = wireEvents(options.events ?? DEFAULT_EVENTS, options.logger, options.listen.port);
+  const opened = await openRegistry({ ...options, metrics, decorateIndex: events.decorateIndex });
+  const { dispatcher, publisher } = events.start(opened.registry, opened.index, opened.eventLog);
+  const wake = (): void => {
+    dispatcher.refreshWebhooks();
+    dispatcher.wake();
+  };
+  const configSecrets = new Map((options.events?.endpoints ?? []).map((e) => [`config:${e.name}`, e.secret]));
+  const secretOf = async (endpoint: string): Promise<string | undefined> =>
+    endpoint.startsWith('webhook:') ? (await opened.eventLog.getWebhook(endpoint.slice(8)))?.secret : configSecrets.get(endpoint);
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
@@ -108,6 +139,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         index: opened.index,
         quotas: options.registry?.quotas ?? [],
         ...(accessControl ? { access: accessControl } : {}),
+        resources: [
+          webhooksResource({ eventLog: opened.eventLog, index: opened.index, policy: events.policy, source: events.source, changed: wake }),
+          deliveriesResource(opened.eventLog, wake),
+          callbacksResource(opened.eventLog, secretOf, wake),
+        ],
       }),
     };
     listener = options.tls ? tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
@@ -119,6 +155,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       });
     });
   } catch (error) {
+    await events.stop();
     await tokenStore?.close();
     await opened.close();
     throw error;
@@ -138,6 +175,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     scheme: options.tls ? 'https' : 'http',
     ...(accessControl ? { accessControl } : {}),
     apiTokens,
+    events: publisher,
+    dispatcher,
     reloadTls() {
       if (!options.tls) return;
       (server as HttpsServer).setSecureContext(readTlsFiles(options.tls));
@@ -160,6 +199,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         clearInterval(sweep);
         await maintenance?.stop();
+        await events.stop();
         await tokenStore.close();
         await opened.close();
       })();

@@ -34,6 +34,7 @@ import { parseRepositoryName } from '../../registry/model/repository-name.ts';
 import { sendError } from '../error-mapping.ts';
 import { readBody } from '../params.ts';
 import { NAMESPACE, usageReport } from './usage-report.ts';
+import type { AdminResource } from './admin-resource.ts';
 
 export const ADMIN_PREFIX = '/pier/api/v1/';
 
@@ -45,6 +46,8 @@ export interface AdminApiOptions {
   quotas: QuotaRule[];
   /** Authentication and the policy; absent when the registry has none (then only local calls are answered). */
   access?: AccessControl;
+  /** More resources, one route file each (webhooks, deliveries, …). */
+  resources?: AdminResource[];
 }
 
 /** Serves a request under /pier/api/; returns the route id for logs and metrics. */
@@ -60,7 +63,7 @@ interface AdminCaller {
   caller?: Caller;
 }
 
-class AdminError extends Error {
+export class AdminError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -200,7 +203,17 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
   return async (req, res, path, query) => {
     const route = routeOf(path);
     const method = req.method ?? 'GET';
+    const rest = path.slice(ADMIN_PREFIX.length).replace(/\/$/, '');
+    const resource = route || !path.startsWith(ADMIN_PREFIX) ? undefined : options.resources?.map((r) => ({ r, m: r.match(rest) })).find((x) => x.m !== undefined);
     try {
+      if (resource) {
+        const { r, m } = resource as { r: AdminResource; m: NonNullable<ReturnType<AdminResource['match']>> };
+        if (!m.methods.includes(method)) throw new AdminError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { Allow: m.methods.join(', ') });
+        const caller = m.public ? { user: undefined, admin: false } : await authenticate(req);
+        if (!m.public && !caller.admin) throw new RegistryError('DENIED', 'only admins may use this endpoint');
+        await r.handle({ req, res, method, query, params: m.params, caller: { user: caller.user, admin: caller.admin } });
+        return m.id;
+      }
       if (!route) throw new AdminError(404, 'NOT_FOUND', 'no such admin endpoint');
       const methods = route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods;
       if (!methods.includes(method)) throw new AdminError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { Allow: route.methods.join(', ') });
@@ -237,7 +250,7 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
   };
 }
 
-function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+export function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(value);
   res.writeHead(status, { ...NO_STORE, ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) });
   res.end(payload); // node:http leaves the body out of a HEAD response
@@ -251,7 +264,7 @@ function sendAdminError(res: ServerResponse, error: AdminError): void {
   json(res, error.status, { errors: [{ code: error.code, message: error.message, detail: null }] }, error.headers);
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') throw new AdminError(400, 'INVALID_REQUEST', 'expected Content-Type: application/json');
   const raw = await readBody(req, MAX_BODY_BYTES, () => new RegistryError('SIZE_INVALID', `request body larger than ${MAX_BODY_BYTES} bytes`));

@@ -4,9 +4,10 @@
  * transaction instead of failing.
  */
 import Database from 'better-sqlite3';
-import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
+import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, OutboxEvent, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
-import { SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
+import { EVENTS_SCHEMA, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
+import { SqliteEventLog } from './sqlite-event-log.ts';
 
 type Row = Record<string, unknown>;
 
@@ -16,6 +17,9 @@ const STALE_DELETION_MS = 60_000;
 export class SqliteIndex implements MetadataIndex {
   private readonly db: Database.Database;
   private readonly statements: ReturnType<typeof prepare>;
+  private readonly insertEvent: Database.Statement;
+  /** Deliveries and webhooks (events/event-log.ts), over the same database as the outbox. */
+  readonly eventLog: SqliteEventLog;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -29,7 +33,19 @@ export class SqliteIndex implements MetadataIndex {
       this.db.exec(SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
+    this.db.exec(EVENTS_SCHEMA);
     this.statements = prepare(this.db);
+    this.insertEvent = this.db.prepare('INSERT INTO event_outbox (id, type, repository, occurred_at, payload) VALUES (?, ?, ?, ?, ?)');
+    this.eventLog = new SqliteEventLog(this.db);
+  }
+
+  /** Call inside a transaction. */
+  private storeEvents(events: OutboxEvent[] | undefined): void {
+    for (const e of events ?? []) this.insertEvent.run(e.id, e.type, e.repository ?? null, e.occurredAt.getTime(), JSON.stringify(e.payload));
+  }
+
+  async appendEvents(events: OutboxEvent[]): Promise<void> {
+    if (events.length > 0) this.db.transaction(() => this.storeEvents(events)).immediate();
   }
 
   private repositoryId(name: string, create: boolean, now: number): number | undefined {
@@ -39,12 +55,13 @@ export class SqliteIndex implements MetadataIndex {
     return Number(this.statements.insertRepository.run(name, now).lastInsertRowid);
   }
 
-  async addBlob(repository: string, digest: string, size: number): Promise<LinkResult> {
+  async addBlob(repository: string, digest: string, size: number, events?: OutboxEvent[]): Promise<LinkResult> {
     return this.db.transaction((): LinkResult => {
       const now = Date.now();
       if (this.beingDeleted(digest, now)) return 'deleting';
       const id = this.repositoryId(repository, true, now)!;
       this.statements.insertBlob.run(id, digest, size, now);
+      this.storeEvents(events);
       return 'linked';
     }).immediate();
   }
@@ -63,11 +80,15 @@ export class SqliteIndex implements MetadataIndex {
     return row ? (row.size as number) : undefined;
   }
 
-  async removeBlob(repository: string, digest: string): Promise<boolean> {
-    return this.statements.deleteBlob.run(repository, digest).changes > 0;
+  async removeBlob(repository: string, digest: string, events?: OutboxEvent[]): Promise<boolean> {
+    return this.db.transaction(() => {
+      const removed = this.statements.deleteBlob.run(repository, digest).changes > 0;
+      if (removed) this.storeEvents(events);
+      return removed;
+    }).immediate();
   }
 
-  async putManifest(write: ManifestWrite, options: { trustReferences?: boolean } = {}): Promise<PutManifestResult> {
+  async putManifest(write: ManifestWrite, options: { trustReferences?: boolean; events?: OutboxEvent[] } = {}): Promise<PutManifestResult> {
     const s = this.statements;
     return this.db.transaction((): PutManifestResult => {
       const now = Date.now();
@@ -98,6 +119,7 @@ export class SqliteIndex implements MetadataIndex {
         for (const child of write.children) s.insertReference.run(id, write.digest, 'manifest', child);
       }
       if (write.tag !== undefined) s.upsertTag.run(id, write.tag, write.digest, now);
+      this.storeEvents(options.events);
       return { kind: 'stored' };
     }).immediate();
   }
@@ -106,14 +128,16 @@ export class SqliteIndex implements MetadataIndex {
     return toManifest(this.statements.manifest.get(repository, digest) as Row | undefined);
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<string[] | undefined> {
+  async deleteManifest(repository: string, digest: string, events?: OutboxEvent[]): Promise<string[] | undefined> {
     const s = this.statements;
     return this.db.transaction(() => {
       const id = this.repositoryId(repository, false, 0);
       if (id === undefined) return undefined;
       const tags = (s.tagsOfDigest.all(id, digest) as Row[]).map((r) => r.name as string);
       const removed = s.deleteManifest.run(id, digest).changes;
-      return removed > 0 ? tags : undefined;
+      if (removed === 0) return undefined;
+      this.storeEvents(events);
+      return tags;
     }).immediate();
   }
 
@@ -129,9 +153,15 @@ export class SqliteIndex implements MetadataIndex {
     return toManifest(this.statements.resolveTag.get(repository, tag) as Row | undefined);
   }
 
-  async deleteTag(repository: string, tag: string, expectedDigest?: string): Promise<boolean> {
-    if (expectedDigest !== undefined) return this.statements.deleteTagIf.run(repository, tag, expectedDigest).changes > 0;
-    return this.statements.deleteTag.run(repository, tag).changes > 0;
+  async deleteTag(repository: string, tag: string, expectedDigest?: string, events?: OutboxEvent[]): Promise<boolean> {
+    return this.db.transaction(() => {
+      const removed =
+        expectedDigest !== undefined
+          ? this.statements.deleteTagIf.run(repository, tag, expectedDigest).changes > 0
+          : this.statements.deleteTag.run(repository, tag).changes > 0;
+      if (removed) this.storeEvents(events);
+      return removed;
+    }).immediate();
   }
 
   async listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | undefined> {

@@ -25,6 +25,59 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Events (Pier-only, events/): the outbox, its fan-out cursor, deliveries and API-created webhooks. Like
+ * api_tokens they are not derived from storage (`pier reindex` keeps them) and are only ever added, so
+ * SqliteIndex creates them in any index of the current version.
+ */
+export const EVENTS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS event_outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  repository TEXT,
+  occurred_at INTEGER NOT NULL,
+  payload TEXT NOT NULL           -- JSON
+);
+CREATE TABLE IF NOT EXISTS event_fanout (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL            -- every event with seq <= this has its delivery rows
+);
+CREATE TABLE IF NOT EXISTS event_deliveries (
+  id TEXT PRIMARY KEY,
+  event_seq INTEGER NOT NULL,
+  endpoint TEXT NOT NULL,         -- config:<name> or webhook:<id>
+  status TEXT NOT NULL,           -- pending | delivered | dead | waiting | cancelled
+  waits_for TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at INTEGER,
+  response_code INTEGER,
+  latency_ms INTEGER,
+  last_error TEXT,
+  callback TEXT,                  -- JSON: {state, description, context, targetUrl, at}
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  delivered_at INTEGER,
+  UNIQUE (event_seq, endpoint)
+);
+CREATE INDEX IF NOT EXISTS event_deliveries_queue ON event_deliveries (status, endpoint, event_seq);
+CREATE INDEX IF NOT EXISTS event_deliveries_waits ON event_deliveries (waits_for) WHERE waits_for IS NOT NULL;
+CREATE TABLE IF NOT EXISTS webhooks (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  url TEXT NOT NULL,
+  format TEXT NOT NULL,
+  repositories TEXT NOT NULL,
+  event_types TEXT NOT NULL,      -- JSON list
+  secret TEXT NOT NULL,
+  after TEXT,
+  created_at INTEGER NOT NULL,
+  created_by TEXT
+) WITHOUT ROWID;
+`;
+
 export const SCHEMA = `
 -- key 'built': set once the index has been built from storage (see main/open-registry.ts)
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
