@@ -10,12 +10,12 @@ import { MediaType } from '../../src/registry/model/media-types.ts';
 runIndexSuite('sqlite (file)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pier-index-'));
   const index = new SqliteIndex(join(dir, 'index.db'));
-  return { index, cleanup: async () => { await index.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return { index, eventLog: index.eventLog, cleanup: async () => { await index.close(); rmSync(dir, { recursive: true, force: true }); } };
 });
 
 runIndexSuite('sqlite (memory)', async () => {
   const index = new SqliteIndex(':memory:');
-  return { index, cleanup: () => index.close() };
+  return { index, eventLog: index.eventLog, cleanup: () => index.close() };
 });
 
 it('two handles on one SQLite file see each other\'s writes (processes sharing a data directory)', async () => {
