@@ -32,6 +32,8 @@ export interface ReferenceOptions {
   dataDir: string;
   /** How long to wait for `/v2/` to answer; default 20 s. */
   startTimeoutMs?: number;
+  /** More top-level config.yml sections (YAML text), e.g. `notifications:`. */
+  extraConfig?: string;
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
@@ -93,7 +95,7 @@ async function answersV2(url: string): Promise<boolean> {
 async function startOnce(opts: ReferenceOptions, port: number): Promise<RunningReference> {
   const configDir = await mkdtemp(join(tmpdir(), 'pier-reference-'));
   const configPath = join(configDir, 'config.yml');
-  await writeFile(configPath, configYaml(opts.dataDir, port));
+  await writeFile(configPath, configYaml(opts.dataDir, port) + (opts.extraConfig ?? ''));
   const host = `127.0.0.1:${port}`;
   const url = `http://${host}`;
 
