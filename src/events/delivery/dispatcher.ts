@@ -103,7 +103,8 @@ export class Dispatcher {
     await this.fanOut(endpoints);
     const free = (this.options.concurrency ?? 32) - this.inFlight.size;
     if (free > 0) {
-      const leaseMs = Math.max(...endpoints.map((e) => e.timeoutMs), 5_000) * 4 + 10_000;
+      // Long enough for an attempt with its redirects; a holder that died blocks its endpoint this long at most.
+      const leaseMs = Math.max(1_000, ...endpoints.map((e) => e.timeoutMs)) * 2 + 5_000;
       const claimed = await this.options.eventLog.claimDeliveries(this.owner, new Date(), leaseMs, free);
       const byKey = new Map(endpoints.map((e) => [e.key, e]));
       for (const delivery of claimed) {
