@@ -9,6 +9,8 @@ import { gcCommand } from './gc.ts';
 import { scrubCommand } from './scrub.ts';
 import { tokenCommand } from './token.ts';
 import { usageCommand } from './usage.ts';
+import { webhookCommand } from './webhook.ts';
+import { deliveriesCommand } from './deliveries.ts';
 
 const program = new Command();
 program.name('pier').description('Pier: an OCI / Docker Registry v2 container image registry').version('0.1.0');
@@ -20,4 +22,6 @@ program.addCommand(gcCommand());
 program.addCommand(scrubCommand());
 program.addCommand(tokenCommand());
 program.addCommand(usageCommand());
+program.addCommand(webhookCommand());
+program.addCommand(deliveriesCommand());
 await program.parseAsync(process.argv);

@@ -11,6 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { startReceiver, type Receiver } from '../support/webhook-receiver.ts';
 import { pushImage } from '../support/http-fixtures.ts';
 import { startPierProcess, type PierProcess } from '../support/pier-process.ts';
+import { run } from '../support/client-env.ts';
+
+const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+const pierCli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', CLI, ...args]);
 
 describe('events across a crash', { timeout: 90_000 }, () => {
   let receiver: Receiver;
@@ -36,6 +40,8 @@ describe('events across a crash', { timeout: 90_000 }, () => {
       [
         'version: 0.1',
         'notifications:',
+        '  webhooks:',
+        '    allow: [127.0.0.2/32]',
         '  events:',
         '    pulls:',
         '      enabled: false',
@@ -66,10 +72,25 @@ describe('events across a crash', { timeout: 90_000 }, () => {
       acknowledged.length,
       30_000,
     );
+    const waitedMs = Date.now() - started;
     const events = arrived.flatMap((r) => JSON.parse(r.body.toString()).events as Array<{ id: string; target: { digest: string; tag: string } }>);
     const digests = new Set(events.map((e) => e.target.digest));
     for (const digest of acknowledged) assert.ok(digests.has(digest), `the push of ${digest} was acknowledged; its event must arrive`);
     assert.deepEqual(events.map((e) => e.target.tag).slice(0, 8), acknowledged.map((_, i) => `v${i}`), 'in push order');
-    console.log(`crash test: ${acknowledged.length} acknowledged pushes, SIGKILL with the receiver down; after restart all ${digests.size} events arrived within ${Date.now() - started} ms of the receiver coming up (${arrived.length} requests)`);
+
+    // The delivery log and webhooks from the command line, on the same data directory.
+    const log = JSON.parse((await pierCli('deliveries', 'list', '--config', configFile, '--data', dataDir, '--endpoint', 'config:ci', '--json')).stdout);
+    const delivered = (log.deliveries as Array<{ status: string; attempts: number }>).filter((d) => d.status === 'delivered');
+    assert.equal(delivered.length, acknowledged.length, JSON.stringify(log));
+    await assert.rejects(pierCli('webhook', 'create', '--config', configFile, '--data', dataDir, '--name', 'bad', '--url', `http://127.0.0.1:${receiver.port}/x`, '--repositories', 'team/*'), /127\.0\.0\.1 is not allowed/);
+    const created = await pierCli('webhook', 'create', '--config', configFile, '--data', dataDir, '--name', 'ci', '--url', 'http://127.0.0.2:9/hook', '--repositories', 'team/*', '--json');
+    const hook = JSON.parse(created.stdout) as { id: string; secret: string; format: string };
+    assert.equal(hook.format, 'hub');
+    assert.ok(hook.secret.length >= 32);
+    const listed = await pierCli('webhook', 'list', '--config', configFile, '--data', dataDir);
+    assert.match(listed.stdout, new RegExp(`${hook.id}\tci\thub\tteam/\*`));
+    assert.doesNotMatch(listed.stdout, new RegExp(hook.secret));
+
+    console.log(`crash test: ${acknowledged.length} acknowledged pushes, SIGKILL with the receiver down; after restart all ${digests.size} events arrived within ${waitedMs} ms of the receiver coming up (${arrived.length} requests)`);
   });
 });
