@@ -1,7 +1,8 @@
 /**
  * A `skopeo copy` into Pier reaches a local receiver in all three formats (the reference envelope, Docker
  * Hub's payload, CloudEvents 1.0) with signatures that verify; and the reference envelope matches, field
- * by field, what Debian's `docker-registry` (CNCF Distribution 2.8) sends for the same push.
+ * by field, what Debian's `docker-registry` (CNCF Distribution 2.8) sends for the same push — and for the
+ * same pull, cross-repository mount and manifest delete.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -76,6 +77,35 @@ describe('event formats for a skopeo push', { timeout: 120_000 }, () => {
     }
   });
 
+  /** The same client steps against both registries, in the same order. */
+  async function onBoth(step: (host: string) => Promise<unknown>): Promise<void> {
+    for (const host of [reference.host, `127.0.0.1:${pier.port}`]) await step(host);
+  }
+
+  /** Events of both registries, matched by action, repository, digest and tag, compared field by field. */
+  async function compareEvents(select: (e: Json) => boolean, expectedCount: number): Promise<Json[]> {
+    const refEvents = async (): Promise<Json[]> => receiver.received.filter((r) => r.path === '/reference-registry').flatMap(eventsOf).filter(select);
+    const pierEvents = async (): Promise<Json[]> => receiver.received.filter((r) => r.path === '/pier-reference').flatMap(eventsOf).filter(select);
+    await receiver.waitFor((r) => r.path === '/reference-registry' && eventsOf(r).some(select), expectedCount);
+    await receiver.waitFor((r) => r.path === '/pier-reference' && eventsOf(r).some(select), expectedCount);
+    const expected = await refEvents();
+    const actual = await pierEvents();
+    assert.equal(expected.length, expectedCount, `the reference sent ${JSON.stringify(expected)}`);
+    assert.equal(actual.length, expectedCount, `Pier sent ${JSON.stringify(actual)}`);
+    const key = (e: Json): string => {
+      const t = e.target as Json;
+      return `${String(e.action)} ${String(t.repository)} ${String(t.digest)} ${String(t.tag)}`;
+    };
+    for (const ref of expected) {
+      const mine = actual.find((e) => key(e) === key(ref));
+      assert.ok(mine, `Pier sent no event like ${key(ref)}; it sent ${actual.map(key).join(' | ')}`);
+      assert.deepEqual(normalise(mine, `127.0.0.1:${pier.port}`), normalise(ref, reference.host), key(ref));
+      assert.deepEqual(Object.keys(mine), Object.keys(ref), 'same field order');
+      assert.deepEqual(Object.keys(mine.target as Json), Object.keys(ref.target as Json), 'same target field order');
+    }
+    return actual;
+  }
+
   after(async () => {
     await pier?.close();
     await reference?.close();
@@ -106,6 +136,27 @@ describe('event formats for a skopeo push', { timeout: 120_000 }, () => {
       console.log(`reference event, field by field: ${JSON.stringify(normalise(actual, `127.0.0.1:${pier.port}`))}`);
     }
     assert.deepEqual(Object.keys(pierEvents[0]!), Object.keys(refEvents[0]!), 'same field order');
+  });
+
+  it('reports pulls, mounts and deletes as docker-registry does', async () => {
+    // A pull: the manifest by tag, then both blobs (HEAD requests emit nothing).
+    await onBoth((host) => env.skopeo(['copy', '--src-tls-verify=false', `docker://${host}/team/app:v1`, `oci:${join(scratch, `pulled-${host.replace(/\W/g, '-')}`)}:v1`]));
+    const pulls = await compareEvents((e) => e.action === 'pull', 3);
+    assert.equal((pulls.find((e) => (e.target as Json).digest === image.manifestDigest)!.target as Json).tag, 'v1', 'a pull by tag names the tag');
+    // A cross-repository mount, as a client asks for it.
+    await onBoth(async (host) => {
+      const res = await fetch(`http://${host}/v2/team/other/blobs/uploads/?mount=${image.blobs[1]!.digest}&from=team/app`, { method: 'POST' });
+      await res.arrayBuffer();
+      assert.equal(res.status, 201);
+    });
+    await compareEvents((e) => e.action === 'mount', 1);
+    // Deleting the manifest by digest: one event for the manifest, one for its tag.
+    await onBoth(async (host) => {
+      const res = await fetch(`http://${host}/v2/team/app/manifests/${image.manifestDigest}`, { method: 'DELETE' });
+      await res.arrayBuffer();
+      assert.equal(res.status, 202);
+    });
+    await compareEvents((e) => e.action === 'delete', 2);
   });
 
   it('sends Docker Hub payloads and CloudEvents, signed over timestamp and body', async () => {
@@ -142,7 +193,8 @@ describe('event formats for a skopeo push', { timeout: 120_000 }, () => {
     assert.match(String(ce.time), TIMESTAMP);
     assert.equal(((ce.data as Json).target as Json).digest, image.manifestDigest);
     const blobTypes = receiver.received.filter((r) => r.path === '/pier-cloudevents').map((r) => r.headers['pier-event']);
-    assert.deepEqual(blobTypes.sort(), ['blob.pushed', 'blob.pushed', 'image.pushed']);
+    // Everything but pulls (this endpoint ignores them): the push, the mount and the deletes of the test before.
+    assert.deepEqual(blobTypes.sort(), ['blob.mounted', 'blob.pushed', 'blob.pushed', 'image.deleted', 'image.pushed', 'tag.deleted']);
   });
 });
 
