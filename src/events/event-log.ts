@@ -147,9 +147,9 @@ export interface EventLog {
    */
   recordCallback(id: string, report: CallbackReport, now: Date): Promise<boolean>;
   /**
-   * Deletes finished deliveries (delivered, dead, cancelled) last updated before `before`, then outbox
-   * events older than `before` that are behind the fan-out cursor and have no delivery left. Returns the
-   * number of deliveries deleted.
+   * Deletes finished deliveries (delivered, dead, cancelled) last updated before `before`, then every outbox
+   * event behind the fan-out cursor that has no delivery left (whatever its age: nothing needs it any more,
+   * and a registry without endpoints keeps no backlog). Returns the number of deliveries deleted.
    */
   prune(before: Date): Promise<number>;
 

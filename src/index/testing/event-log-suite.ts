@@ -142,6 +142,14 @@ export function runEventLogSuite(setup: () => { index: MetadataIndex; eventLog: 
       assert.equal(await log.getDelivery(old!), undefined);
       assert.equal((await log.getDelivery(fresh!))?.status, 'pending', 'unfinished deliveries stay');
       assert.equal((await log.eventsAfter(0, 10)).length, 1, 'the old event went with its last delivery');
+      await index.appendEvents([event()]);
+      const cursor = await log.fanOutCursor();
+      const [unmatched] = await log.eventsAfter(cursor, 10);
+      assert.equal(await log.fanOut(cursor, unmatched!.seq, []), true);
+      await log.prune(new Date(0));
+      assert.deepEqual((await log.eventsAfter(0, 10)).map((e) => e.seq), [(await log.getDelivery(fresh!))!.eventSeq], 'an event no endpoint took is dropped once fanned out');
+      await index.appendEvents([event()]);
+      assert.equal((await log.eventsAfter(unmatched!.seq, 10))[0]!.seq > unmatched!.seq, true, 'seq never goes back, even after the newest event was pruned');
     });
 
     it('keeps webhooks, unique by name; deleting one drops its deliveries', async () => {

@@ -1,0 +1,115 @@
+/**
+ * Events logic without a network: pull sampling on a real in-memory registry, repository patterns, chains at
+ * fan-out, the outbound address policy, signatures and the Docker Hub payload's names.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import { MemoryDriver } from '../../src/storage/memory/memory-driver.ts';
+import { DriverRegistryStorage } from '../../src/storage/registry-storage.ts';
+import { SqliteIndex } from '../../src/index/sqlite/sqlite-index.ts';
+import { Registry } from '../../src/registry/registry.ts';
+import { DEFAULT_REGISTRY_OPTIONS } from '../../src/registry/context.ts';
+import { parseReference } from '../../src/registry/model/reference.ts';
+import { digestOf } from '../../src/registry/model/digest.ts';
+import { EventRecordingIndex } from '../../src/events/recording-index.ts';
+import { emitPullEvents } from '../../src/events/pull-events.ts';
+import { repositoryPattern, webhookEndpoint, configEndpoint } from '../../src/events/delivery/endpoints.ts';
+import { plan } from '../../src/events/delivery/dispatcher.ts';
+import { OutboundPolicy } from '../../src/events/delivery/outbound-policy.ts';
+import { signature, verifySignature } from '../../src/events/delivery/signing.ts';
+import { hubPayload } from '../../src/events/delivery/formats.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import type { StoredEvent, WebhookRecord } from '../../src/events/event-log.ts';
+
+const source = { addr: 'unit:0', instanceID: 'unit' };
+
+async function registryWithImage(): Promise<{ registry: Registry; index: SqliteIndex }> {
+  const index = new SqliteIndex(':memory:');
+  const registry = new Registry({
+    storage: new DriverRegistryStorage(new MemoryDriver()),
+    index: new EventRecordingIndex(index, { source, includeReferences: false }),
+    clock: { now: () => new Date() },
+    options: DEFAULT_REGISTRY_OPTIONS,
+  });
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+  await registry.manifests.put('team/app', parseReference('v1'), manifest, 'application/vnd.oci.image.index.v1+json');
+  return { registry, index };
+}
+
+describe('events units', () => {
+  it('samples pull events, and switches them off at rate 0', async () => {
+    for (const [rate, expected] of [[1, 10], [0.5, 5], [0, 0]] as const) {
+      const { registry, index } = await registryWithImage();
+      let draw = 0;
+      const pulls = emitPullEvents(registry, index, { sampleRate: rate, source, logger: createLogger('silent'), random: () => (draw++ % 2) / 2 });
+      for (let i = 0; i < 10; i++) await registry.manifests.get('team/app', parseReference('v1'));
+      await pulls.flush();
+      const events = await index.eventLog.eventsAfter(0, 100);
+      assert.equal(events.filter((e) => e.type === 'image.pulled').length, expected, `rate ${rate}`);
+      assert.equal(events.filter((e) => e.type === 'image.pushed').length, 1, 'the push was recorded with its write');
+      await index.close();
+    }
+  });
+
+  it('matches repository patterns', () => {
+    assert.ok(repositoryPattern('team/*').test('team/app'));
+    assert.ok(!repositoryPattern('team/*').test('team/app/sub'));
+    assert.ok(repositoryPattern('team/**').test('team/app/sub'));
+    assert.ok(!repositoryPattern('team/app').test('team/apps'));
+    assert.ok(!repositoryPattern('team.x/*').test('teamyx/app'), 'dots are literal');
+    assert.ok(repositoryPattern('**').test('anything/at/all'));
+  });
+
+  it('plans chained deliveries behind their predecessor, and filters by endpoint', () => {
+    const hook = (name: string, extra: Partial<WebhookRecord> = {}): WebhookRecord => ({ id: randomUUID(), name, url: 'https://x.example/', format: 'hub', repositories: 'team/*', eventTypes: [], secret: 's', createdAt: new Date(), ...extra });
+    const ci = hook('ci');
+    const deploy = hook('deploy', { after: ci.id });
+    const notify = hook('notify', { after: deploy.id });
+    const other = hook('other', { repositories: 'other/*' });
+    const event: StoredEvent = { seq: 7, id: 'e', type: 'image.pushed', repository: 'team/app', occurredAt: new Date(), payload: { action: 'push', target: { repository: 'team/app', mediaType: 'application/vnd.oci.image.manifest.v1+json' } } };
+    const endpoints = [notify, deploy, ci, other].map((w) => webhookEndpoint(w));
+    const planned = plan(event, endpoints);
+    const by = (w: WebhookRecord) => planned.find((d) => d.endpoint === `webhook:${w.id}`);
+    assert.equal(planned.length, 3);
+    assert.equal(by(ci)?.status, 'pending');
+    assert.equal(by(deploy)?.waitsFor, by(ci)?.id);
+    assert.equal(by(notify)?.waitsFor, by(deploy)?.id);
+    assert.equal(by(other), undefined);
+    const pull: StoredEvent = { ...event, type: 'image.pulled', payload: { action: 'pull', target: { repository: 'team/app', mediaType: 'application/octet-stream' } } };
+    assert.deepEqual(plan(pull, endpoints), [], 'webhooks get image pushes by default');
+    const config = configEndpoint({ name: 'c', url: 'http://x/', disabled: false, headers: {}, ignore: { actions: ['pull'] } });
+    assert.equal(config.accepts(pull), false);
+    assert.equal(config.accepts(event), true);
+    const custom: StoredEvent = { ...event, type: 'build.succeeded', payload: { type: 'build.succeeded', data: {} } };
+    assert.equal(config.accepts(custom), false, 'the reference envelope carries registry events only');
+    assert.equal(configEndpoint({ name: 'ce', url: 'http://x/', disabled: false, headers: {}, ignore: {}, format: 'cloudevents' }).accepts(custom), true);
+  });
+
+  it('refuses loopback, link-local, metadata and denied ranges unless allowed', () => {
+    const policy = new OutboundPolicy({ allow: ['127.0.0.2'], deny: ['10.0.0.0/8'] });
+    for (const address of ['127.0.0.1', '169.254.169.254', '::1', 'fe80::1', 'fd00:ec2::254', '::ffff:127.0.0.1', '0.0.0.0', '10.1.2.3', '100.100.100.200']) {
+      assert.ok(policy.refusal(address), address);
+    }
+    for (const address of ['127.0.0.2', '192.0.2.10', '2001:db8::1']) assert.equal(policy.refusal(address), undefined, address);
+    assert.throws(() => policy.checkUrl(new URL('ftp://192.0.2.1/')), /only http and https/);
+    assert.throws(() => new OutboundPolicy({ allow: ['not-a-range'] }), /not an address/);
+  });
+
+  it('signs timestamp and body', () => {
+    const body = Buffer.from('{"events":[]}');
+    const sig = signature('k', 1_700_000_000, body);
+    assert.match(sig, /^sha256=[0-9a-f]{64}$/);
+    assert.ok(verifySignature('k', 1_700_000_000, body, sig));
+    assert.ok(!verifySignature('k', 1_700_000_001, body, sig));
+    assert.ok(!verifySignature('k', 1_700_000_000, Buffer.from('{"events":[1]}'), sig));
+  });
+
+  it('names a single-component repository library/ in the Hub payload', () => {
+    const digest = digestOf(Buffer.from('x'), 'sha256').value;
+    const event: StoredEvent = { seq: 1, id: 'e', type: 'image.pushed', repository: 'app', occurredAt: new Date(1_700_000_000_000), payload: { action: 'push', target: { repository: 'app', digest, tag: 'v1' }, request: { host: 'r.example' }, actor: { name: 'alice' }, source } };
+    const payload = hubPayload(event, 'https://r.example/cb') as { push_data: Record<string, unknown>; repository: Record<string, unknown> };
+    assert.deepEqual([payload.repository.namespace, payload.repository.name, payload.repository.repo_name], ['library', 'app', 'app']);
+    assert.deepEqual([payload.push_data.pusher, payload.push_data.tag, payload.push_data.pushed_at], ['alice', 'v1', 1_700_000_000]);
+  });
+});
