@@ -78,7 +78,14 @@ export function isRegistryEvent(payload: unknown): payload is RegistryEvent {
 }
 
 /** Builds a registry event from what the index write knows and the request being served (if any). */
-export function registryEvent(action: RegistryAction, target: EventTarget, request: RequestFacts | undefined, source: EventSource, now: Date): OutboxEvent {
+export function registryEvent(
+  action: RegistryAction,
+  target: EventTarget,
+  request: RequestFacts | undefined,
+  source: EventSource,
+  now: Date,
+  type: string = registryEventType(action, target),
+): OutboxEvent {
   const id = randomUUID();
   const payload: RegistryEvent = {
     id,
@@ -89,7 +96,7 @@ export function registryEvent(action: RegistryAction, target: EventTarget, reque
     actor: request?.actor !== undefined ? { name: request.actor } : {},
     source,
   };
-  return { id, type: registryEventType(action, target), repository: target.repository, occurredAt: now, payload };
+  return { id, type, repository: target.repository, occurredAt: now, payload };
 }
 
 export function customEvent(

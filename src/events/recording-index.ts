@@ -62,7 +62,9 @@ export class EventRecordingIndex implements MetadataIndex {
   }
 
   removeBlob(repository: string, digest: string, events: OutboxEvent[] = []): Promise<boolean> {
-    return this.notify(this.inner.removeBlob(repository, digest, [...events, this.event('delete', { digest, repository, mediaType: BLOB_MEDIA_TYPE })]));
+    // As the reference: a blob delete names only the digest and repository.
+    const event = registryEvent('delete', { digest, repository }, currentRequest(), this.options.source, this.now(), 'blob.deleted');
+    return this.notify(this.inner.removeBlob(repository, digest, [...events, event]));
   }
 
   putManifest(write: ManifestWrite, options: { trustReferences?: boolean; events?: OutboxEvent[] } = {}): Promise<PutManifestResult> {

@@ -2,7 +2,7 @@
  * A `skopeo copy` into Pier reaches a local receiver in all three formats (the reference envelope, Docker
  * Hub's payload, CloudEvents 1.0) with signatures that verify; and the reference envelope matches, field
  * by field, what Debian's `docker-registry` (CNCF Distribution 2.8) sends for the same push — and for the
- * same pull, cross-repository mount and manifest delete.
+ * same pull, cross-repository mount, manifest delete and blob delete.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -157,6 +157,13 @@ describe('event formats for a skopeo push', { timeout: 120_000 }, () => {
       assert.equal(res.status, 202);
     });
     await compareEvents((e) => e.action === 'delete', 2);
+    // Deleting a blob from a repository.
+    await onBoth(async (host) => {
+      const res = await fetch(`http://${host}/v2/team/other/blobs/${image.blobs[1]!.digest}`, { method: 'DELETE' });
+      await res.arrayBuffer();
+      assert.equal(res.status, 202);
+    });
+    await compareEvents((e) => e.action === 'delete' && (e.target as Json).repository === 'team/other', 1);
   });
 
   it('sends Docker Hub payloads and CloudEvents, signed over timestamp and body', async () => {
@@ -194,7 +201,7 @@ describe('event formats for a skopeo push', { timeout: 120_000 }, () => {
     assert.equal(((ce.data as Json).target as Json).digest, image.manifestDigest);
     const blobTypes = receiver.received.filter((r) => r.path === '/pier-cloudevents').map((r) => r.headers['pier-event']);
     // Everything but pulls (this endpoint ignores them): the push, the mount and the deletes of the test before.
-    assert.deepEqual(blobTypes.sort(), ['blob.mounted', 'blob.pushed', 'blob.pushed', 'image.deleted', 'image.pushed', 'tag.deleted']);
+    assert.deepEqual(blobTypes.sort(), ['blob.deleted', 'blob.mounted', 'blob.pushed', 'blob.pushed', 'image.deleted', 'image.pushed', 'tag.deleted']);
   });
 });
 

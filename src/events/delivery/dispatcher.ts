@@ -175,13 +175,13 @@ export class Dispatcher {
         ...(endpoint.guarded ? { policy: this.options.policy } : {}),
       });
       status = result.status;
-      if (status >= 200 && status < 400) {
+      if (status >= 200 && status < 300) {
         const latencyMs = Date.now() - started;
         await log.finishAttempt(delivery.id, this.owner, new Date(), { result: 'delivered', responseCode: status, latencyMs });
         this.observer?.(delivery, Date.now() - delivery.event.occurredAt.getTime());
         return;
       }
-      error = `HTTP ${status}${result.body ? `: ${result.body.slice(0, 200)}` : ''}`;
+      error = `HTTP ${status}${status >= 300 && status < 400 ? ' (a redirect other than 307/308 is not followed)' : ''}${result.body ? `: ${result.body.slice(0, 200)}` : ''}`;
     } catch (err) {
       error = (err as Error).message;
     }
