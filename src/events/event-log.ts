@@ -149,7 +149,8 @@ export interface EventLog {
   /**
    * Deletes finished deliveries (delivered, dead, cancelled) last updated before `before`, then every outbox
    * event behind the fan-out cursor that has no delivery left (whatever its age: nothing needs it any more,
-   * and a registry without endpoints keeps no backlog). Returns the number of deliveries deleted.
+   * and a registry without endpoints keeps no backlog). A backend may keep the newest event if that is how
+   * it keeps `seq` from going back (SQLite's rowid). Returns the number of deliveries deleted.
    */
   prune(before: Date): Promise<number>;
 

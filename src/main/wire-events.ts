@@ -17,6 +17,8 @@ import { createEventPublisher, type EventPublisher } from '../events/publish.ts'
 import { configEndpoint, ENDPOINT_DEFAULTS } from '../events/delivery/endpoints.ts';
 import { Dispatcher } from '../events/delivery/dispatcher.ts';
 import { OutboundPolicy } from '../events/delivery/outbound-policy.ts';
+import { deliveryMetrics } from '../events/delivery/delivery-metrics.ts';
+import type { Metrics } from '../observability/metrics.ts';
 
 export interface WiredEvents {
   source: EventSource;
@@ -28,7 +30,7 @@ export interface WiredEvents {
   stop(): Promise<void>;
 }
 
-export function wireEvents(settings: EventsSettings, logger: Logger, port: number): WiredEvents {
+export function wireEvents(settings: EventsSettings, logger: Logger, port: number, metrics?: Metrics): WiredEvents {
   const source: EventSource = { addr: `${hostname()}:${port}`, instanceID: randomUUID() };
   const policy = new OutboundPolicy({ allow: settings.webhooks.allow, deny: settings.webhooks.deny });
   let dispatcher: Dispatcher | undefined;
@@ -50,6 +52,7 @@ export function wireEvents(settings: EventsSettings, logger: Logger, port: numbe
         logger,
         retentionMs: settings.retentionMs,
         webhookDefaults: defaults,
+        ...(metrics ? { observe: deliveryMetrics(metrics.registry) } : {}),
         ...(settings.callbackBaseUrl ? { callbackBaseUrl: settings.callbackBaseUrl } : {}),
       });
       dispatcher.start();

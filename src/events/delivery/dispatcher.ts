@@ -34,10 +34,12 @@ export interface DispatcherOptions {
   concurrency?: number;
   webhookDefaults?: EndpointDefaults;
   random?: () => number;
+  observe?: AttemptObserver;
 }
 
-/** Observed after each successful attempt: from the event to its delivery, in ms. */
-export type DeliveryObserver = (delivery: ClaimedDelivery, latencyFromEventMs: number) => void;
+export type AttemptResult = 'delivered' | 'retry' | 'dead';
+/** Told the result of every attempt, with the time since the event (ms). */
+export type AttemptObserver = (result: AttemptResult, sinceEventMs: number) => void;
 
 const FAN_OUT_BATCH = 500;
 const PRUNE_EVERY_MS = 60_000;
@@ -54,7 +56,6 @@ export class Dispatcher {
   private lastPrune = 0;
   private webhooks: { at: number; endpoints: Endpoint[] } = { at: 0, endpoints: [] };
   private readonly random: () => number;
-  observer?: DeliveryObserver;
 
   constructor(private readonly options: DispatcherOptions) {
     this.random = options.random ?? Math.random;
@@ -178,7 +179,7 @@ export class Dispatcher {
       if (status >= 200 && status < 300) {
         const latencyMs = Date.now() - started;
         await log.finishAttempt(delivery.id, this.owner, new Date(), { result: 'delivered', responseCode: status, latencyMs });
-        this.observer?.(delivery, Date.now() - delivery.event.occurredAt.getTime());
+        this.options.observe?.('delivered', Date.now() - delivery.event.occurredAt.getTime());
         return;
       }
       error = `HTTP ${status}${status >= 300 && status < 400 ? ' (a redirect other than 307/308 is not followed)' : ''}${result.body ? `: ${result.body.slice(0, 200)}` : ''}`;
@@ -191,10 +192,12 @@ export class Dispatcher {
     if (attempts >= endpoint.maxAttempts) {
       this.options.logger.warn({ delivery: delivery.id, endpoint: endpoint.name, attempts, error }, 'delivery is dead after its last attempt');
       await log.finishAttempt(delivery.id, this.owner, new Date(), { result: 'dead', latencyMs, error: error!, ...code });
+      this.options.observe?.('dead', Date.now() - delivery.event.occurredAt.getTime());
       return;
     }
     const delay = Math.min(endpoint.maxBackoffMs, endpoint.backoffMs * 2 ** (attempts - 1)) * (0.5 + this.random());
     await log.finishAttempt(delivery.id, this.owner, new Date(), { result: 'retry', nextAttemptAt: new Date(Date.now() + delay), latencyMs, error: error!, ...code });
+    this.options.observe?.('retry', Date.now() - delivery.event.occurredAt.getTime());
   }
 
   private callbackUrl(delivery: ClaimedDelivery, endpoint: Endpoint): string | undefined {

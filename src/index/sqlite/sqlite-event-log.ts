@@ -237,6 +237,7 @@ function prepare(db: Database.Database) {
     pruneDeliveries: db.prepare(`DELETE FROM event_deliveries WHERE status IN ('delivered', 'dead', 'cancelled') AND updated_at < ?`),
     pruneEvents: db.prepare(
       `DELETE FROM event_outbox WHERE seq <= COALESCE((SELECT seq FROM event_fanout WHERE id = 1), 0)
+       AND seq < (SELECT MAX(seq) FROM event_outbox) -- the newest row stays, so a new seq is always larger
        AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_seq = event_outbox.seq)`,
     ),
     insertWebhook: db.prepare(

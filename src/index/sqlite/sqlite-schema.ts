@@ -31,9 +31,11 @@ CREATE TABLE IF NOT EXISTS api_tokens (
  * SqliteIndex creates them in any index of the current version.
  */
 export const EVENTS_SCHEMA = `
+-- seq is the rowid (no AUTOINCREMENT, which costs a write per insert): it never goes back because pruning
+-- always keeps the newest row. id is unique by construction (a UUID) and is not indexed.
 CREATE TABLE IF NOT EXISTS event_outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
   type TEXT NOT NULL,
   repository TEXT,
   occurred_at INTEGER NOT NULL,

@@ -142,14 +142,18 @@ export function runEventLogSuite(setup: () => { index: MetadataIndex; eventLog: 
       assert.equal(await log.getDelivery(old!), undefined);
       assert.equal((await log.getDelivery(fresh!))?.status, 'pending', 'unfinished deliveries stay');
       assert.equal((await log.eventsAfter(0, 10)).length, 1, 'the old event went with its last delivery');
-      await index.appendEvents([event()]);
+      await index.appendEvents([event(), event()]);
       const cursor = await log.fanOutCursor();
-      const [unmatched] = await log.eventsAfter(cursor, 10);
-      assert.equal(await log.fanOut(cursor, unmatched!.seq, []), true);
+      const [unmatched, newest] = await log.eventsAfter(cursor, 10);
+      assert.equal(await log.fanOut(cursor, newest!.seq, []), true);
       await log.prune(new Date(0));
-      assert.deepEqual((await log.eventsAfter(0, 10)).map((e) => e.seq), [(await log.getDelivery(fresh!))!.eventSeq], 'an event no endpoint took is dropped once fanned out');
+      const left = (await log.eventsAfter(0, 10)).map((e) => e.seq);
+      assert.ok(!left.includes(unmatched!.seq), 'an event no endpoint took is dropped once fanned out');
+      assert.ok(left.includes((await log.getDelivery(fresh!))!.eventSeq));
+      // A backend may keep the newest event (SQLite does, so rowids never go back); either way seq only grows.
       await index.appendEvents([event()]);
-      assert.equal((await log.eventsAfter(unmatched!.seq, 10))[0]!.seq > unmatched!.seq, true, 'seq never goes back, even after the newest event was pruned');
+      const [added] = await log.eventsAfter(newest!.seq, 10);
+      assert.ok(added && added.seq > newest!.seq, 'seq never goes back, even after pruning');
     });
 
     it('keeps webhooks, unique by name; deleting one drops its deliveries', async () => {
