@@ -109,10 +109,13 @@ export class Dispatcher {
       const claimed = await this.options.eventLog.claimDeliveries(this.owner, new Date(), leaseMs, free);
       const byKey = new Map(endpoints.map((e) => [e.key, e]));
       for (const delivery of claimed) {
-        const attempt = this.attempt(delivery, byKey.get(delivery.endpoint)).finally(() => {
-          this.inFlight.delete(attempt);
-          this.wake(); // the endpoint's next delivery may be due
-        });
+        const attempt = this.attempt(delivery, byKey.get(delivery.endpoint))
+          // Recording the outcome failed (the index is closing, say): the lease expires and the delivery is retried.
+          .catch((err: unknown) => this.options.logger.warn({ err, delivery: delivery.id }, 'event dispatcher: could not record an attempt'))
+          .finally(() => {
+            this.inFlight.delete(attempt);
+            this.wake(); // the endpoint's next delivery may be due
+          });
         this.inFlight.add(attempt);
       }
     }
