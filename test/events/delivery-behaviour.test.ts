@@ -104,8 +104,8 @@ describe('event delivery behaviour', { timeout: 90_000 }, () => {
       plainLatencies.push((await pushPlain(tag)).ackMs);
     }
     console.log(`push latency (ms), median of 5: ${median(slowLatencies).toFixed(1)} with a 5 s receiver, ${median(plainLatencies).toFixed(1)} without; all with: ${slowLatencies.map((x) => x.toFixed(1)).join(', ')}`);
-    assert.ok(median(slowLatencies) < 1_000, 'a push does not wait for the slow receiver');
-    assert.ok(median(slowLatencies) < median(plainLatencies) * 5 + 100, 'pushes with a slow receiver are about as fast as without');
+    assert.ok(Math.max(...slowLatencies) < 2_500, 'no push waited for the 5 s receiver');
+    assert.ok(median(slowLatencies) < median(plainLatencies) * 5 + 500, 'pushes with a slow receiver are about as fast as without (generous: the machine is shared)');
     // The fast endpoint of the same registry got all five while the slow one is still on its first.
     const fast = await receiver.waitFor((r) => r.path === '/fast-a', 5, 4_000);
     assert.deepEqual(fast.map(tagOf), ['t1', 't2', 't3', 't4', 't5']);
