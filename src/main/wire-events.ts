@@ -56,6 +56,7 @@ export function wireEvents(settings: EventsSettings, logger: Logger, port: numbe
         ...(settings.callbackBaseUrl ? { callbackBaseUrl: settings.callbackBaseUrl } : {}),
       });
       dispatcher.start();
+      if (settings.endpoints.length > 0) logger.info({ endpoints: settings.endpoints.map((e) => `${e.name} (${e.format ?? 'reference'})`) }, 'event endpoints configured');
       const inner = createEventPublisher(index, source);
       const publisher: EventPublisher = {
         async publish(type, fields) {

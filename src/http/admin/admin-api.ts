@@ -8,6 +8,9 @@
  * | GET, DELETE | `tokens/{id}` | the owner, admins | show, revoke (204) |
  * | GET | `usage?repository=R` / `usage?namespace=N` | admins; users for what they may pull / their own namespace | bytes used, quotas |
  *
+ * Further resources live in their own route files and are plugged in as `resources` (admin-resource.ts):
+ * webhooks.ts, deliveries.ts and callbacks.ts (events, docs/events.md).
+ *
  * Callers authenticate as on /v2: Basic credentials (a password, or an API token — which may see and revoke
  * only itself and read usage within its scope) or a bearer token from this registry's /token (as the user it
  * was issued to; one issued for an API token counts as that API token). Tokens from an external issuer are
