@@ -18,7 +18,7 @@ import { repositoryPattern, webhookEndpoint, configEndpoint } from '../../src/ev
 import { plan } from '../../src/events/delivery/dispatcher.ts';
 import { OutboundPolicy } from '../../src/events/delivery/outbound-policy.ts';
 import { signature, verifySignature } from '../../src/events/delivery/signing.ts';
-import { hubPayload } from '../../src/events/delivery/formats.ts';
+import { hubPayload, renderPayload } from '../../src/events/delivery/formats.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import type { StoredEvent, WebhookRecord } from '../../src/events/event-log.ts';
 
@@ -103,6 +103,23 @@ describe('events units', () => {
     assert.ok(verifySignature('k', 1_700_000_000, body, sig));
     assert.ok(!verifySignature('k', 1_700_000_001, body, sig));
     assert.ok(!verifySignature('k', 1_700_000_000, Buffer.from('{"events":[1]}'), sig));
+  });
+
+  it('lists references when asked, and sends the 3.x envelope media type when configured', async () => {
+    const index = new SqliteIndex(':memory:');
+    const recording = new EventRecordingIndex(index, { source, includeReferences: true });
+    const blob = digestOf(Buffer.from('layer'), 'sha256').value;
+    await recording.addBlob('team/app', blob, 5);
+    const manifest = digestOf(Buffer.from('m'), 'sha256').value;
+    await recording.putManifest({ repository: 'team/app', digest: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' as never, size: 1, blobs: [blob], children: [], tag: 'v1' });
+    const [blobEvent, manifestEvent] = await index.eventLog.eventsAfter(0, 10);
+    assert.equal(blobEvent!.type, 'blob.pushed');
+    assert.deepEqual((manifestEvent!.payload as { target: { references: unknown } }).target.references, [{ digest: blob }]);
+    const v2 = configEndpoint({ name: 'r', url: 'http://x/', disabled: false, headers: {}, ignore: {}, envelope: 'v2' });
+    const rendered = renderPayload(v2, manifestEvent!, undefined);
+    assert.equal(rendered.contentType, 'application/vnd.docker.distribution.events.v2+json');
+    assert.deepEqual(JSON.parse(rendered.body.toString()).events[0], manifestEvent!.payload);
+    await index.close();
   });
 
   it('names a single-component repository library/ in the Hub payload', () => {
