@@ -9,6 +9,7 @@ import { startServer } from '../main/start-server.ts';
 import { eventsSettings } from '../events/events-settings.ts';
 import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
 import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
+import { pullThroughSettings } from '../config/proxy-settings.ts';
 
 interface Flags extends ServeFlags {
   config?: string;
@@ -40,6 +41,7 @@ export function serveCommand(): Command {
       for (const notice of settings.notices) logger[notice.level]({ key: notice.key }, notice.message);
       const { config } = settings;
       const authConfigured = config.auth.htpasswd !== undefined || config.auth.token !== undefined;
+      const pullThrough = pullThroughSettings(config);
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
         running = await startServer({
@@ -53,6 +55,7 @@ export function serveCommand(): Command {
           readOnly: settings.readOnly,
           headers: settings.headers,
           events: eventsSettings(settings.config.notifications),
+          ...(pullThrough ? { pullThrough } : {}),
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),
           maintenance: {
             ...(settings.uploadPurging ? { uploadPurging: settings.uploadPurging } : {}),

@@ -134,9 +134,42 @@ export function checkConfig(config: PierConfig, raw: RawTree, notices: ConfigNot
     unsupported('health', 'health checkers are not configurable; /healthz and /readyz check storage and index');
   }
   if (config.catalog.maxentries !== undefined) unsupported('catalog.maxentries', 'the catalog returns up to n entries per page (default 1000)');
-  if (config.proxy.remoteurl !== undefined) unsupported('proxy', 'the pull-through cache is not available yet: this registry serves only what is pushed to it');
+  checkProxy(config, problem, notice);
   if (present(raw, 'compatibility')) unsupported('compatibility', 'schema1 manifests are not supported');
   if (present(raw, 'validation')) unsupported('validation', 'manifest URL validation is not configurable');
   if (present(raw, 'policy.repository.classes')) unsupported('policy.repository.classes', 'repository classes are not enforced');
   return problems;
+}
+
+const UPSTREAM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const REPOSITORY_PREFIX = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\/?$/;
+
+function checkProxy(config: PierConfig, problem: (key: string, message: string) => void, notice: (key: string, message: string, level?: 'warn' | 'info') => void): void {
+  const { proxy } = config;
+  const checkUrl = (key: string, value: string): void => {
+    try {
+      const url = new URL(value);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http(s)');
+      if (url.username || url.password) problem(key, 'put credentials in username and password, not in the URL');
+    } catch {
+      problem(key, `expected an absolute http(s) URL, not ${JSON.stringify(value)}`);
+    }
+  };
+  if (proxy.remoteurl !== undefined) checkUrl('proxy.remoteurl', proxy.remoteurl);
+  if (proxy.ttl !== undefined && proxy.cache.maxage !== undefined) notice('proxy.ttl', 'ignored: proxy.cache.maxage is set', 'info');
+  const names = new Set<string>();
+  const prefixes = new Set<string>();
+  proxy.upstreams.forEach((u, i) => {
+    const key = `proxy.upstreams[${i}]`;
+    if (!UPSTREAM_NAME.test(u.name) || u.name === 'default') problem(`${key}.name`, `expected a short lower-case name (not "default"), not ${JSON.stringify(u.name)}`);
+    if (names.has(u.name)) problem(`${key}.name`, `upstream name ${u.name} is used twice`);
+    names.add(u.name);
+    const prefix = u.prefix.endsWith('/') ? u.prefix : `${u.prefix}/`;
+    if (!REPOSITORY_PREFIX.test(prefix)) problem(`${key}.prefix`, `expected a repository-name prefix such as hub/, not ${JSON.stringify(u.prefix)}`);
+    if (prefixes.has(prefix)) problem(`${key}.prefix`, `prefix ${prefix} is used by two upstreams`);
+    prefixes.add(prefix);
+    checkUrl(`${key}.remoteurl`, u.remoteurl);
+    for (const realm of u.realms) checkUrl(`${key}.realms`, realm);
+  });
+  for (const realm of proxy.realms) checkUrl('proxy.realms', realm);
 }

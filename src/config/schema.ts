@@ -169,6 +169,18 @@ export const size = () =>
     z.number({ error: expected(`a size such as 1048576, 500MB or 10GiB`) }).int().min(0),
   );
 
+export const PROXY_MODES = ['proxied', 'local-first', 'local'] as const;
+
+/** Keys every upstream of the pull-through cache has (the default one directly under `proxy`). */
+const upstreamShape = {
+  tagttl: duration().default(0),
+  timeouts: section({ connect: duration().default(5_000), firstbyte: duration().default(30_000), idle: duration().default(30_000) }),
+  realms: list(str()).default([]),
+  allow: list(str()).default([]),
+  deny: list(str()).default([]),
+  mode: z.preprocess(nullToUndefined, z.enum(PROXY_MODES, { error: expected(`one of ${PROXY_MODES.join(', ')}`) })).default('proxied'),
+};
+
 const retentionRule = z.strictObject({
   repository: str(),
   keeplast: int().optional(),
@@ -300,6 +312,11 @@ export const configSchema = section({
     username: str().optional(),
     password: str().optional(),
     ttl: duration().optional(),
+    // Pier-only: how the default upstream (remoteurl) behaves, and more upstreams selected by prefix.
+    ...upstreamShape,
+    notfoundttl: duration().default(10_000),
+    cache: section({ maxsize: size().optional(), maxage: duration().optional(), interval: duration().default(600_000) }),
+    upstreams: z.array(z.strictObject({ name: str(), prefix: str(), remoteurl: str(), username: str().optional(), password: str().optional(), ...upstreamShape })).default([]),
   }),
   compatibility: stringMap(anyValue),
   validation: section({
@@ -347,6 +364,16 @@ export const PIER_ONLY_KEYS = [
   'auth.token.refreshexpiration',
   'access',
   'lifecycle',
+  'proxy.tagttl',
+  'proxy.timeouts',
+  'proxy.realms',
+  'proxy.allow',
+  'proxy.deny',
+  'proxy.mode',
+  'proxy.notfoundttl',
+  'proxy.cache',
+  'proxy.upstreams',
+  'proxy.upstreams[]',
   'notifications.events.enabled',
   'notifications.events.pulls',
   'notifications.endpoints[].format',

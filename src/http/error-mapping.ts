@@ -30,6 +30,7 @@ export const ERROR_STATUS: Record<ErrorCode, WireError> = {
   RANGE_INVALID: { status: 416 },
   PAGINATION_NUMBER_INVALID: { status: 400 },
   MANIFEST_TOO_LARGE: { status: 413, wire: 'MANIFEST_INVALID' },
+  UNAVAILABLE: { status: 503 },
 };
 
 export interface ErrorResponse {

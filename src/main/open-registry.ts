@@ -17,6 +17,9 @@ import type { EventLog } from '../events/event-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import { instrument, type Metrics } from '../observability/metrics.ts';
 import { ROOT } from '../storage/layout.ts';
+import { Registry as PromRegistry } from 'prom-client';
+import { createPullThrough } from '../upstream/pull-through.ts';
+import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface OpenOptions {
   dataDir: string;
@@ -25,6 +28,8 @@ export interface OpenOptions {
   registry?: Partial<RegistryOptions>;
   /** Wraps the index the registry's use cases write through (events/ records events this way). */
   decorateIndex?: (index: MetadataIndex) => MetadataIndex;
+  /** The `proxy` section: serve (and cache) repositories from upstream registries. */
+  pullThrough?: PullThroughSettings;
 }
 
 export interface OpenRegistry {
@@ -40,7 +45,7 @@ export interface OpenRegistry {
 
 export const indexFile = (dataDir: string): string => join(dataDir, 'pier', 'index.db');
 
-export async function openRegistry({ dataDir, logger, metrics, registry: options, decorateIndex }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, logger, metrics, registry: options, pullThrough: pullThroughSettings, decorateIndex }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const rawDriver = new FilesystemDriver(dataDir);
   const sqlite = new SqliteIndex(indexFile(dataDir));
@@ -59,15 +64,31 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
     sqlite.markBuilt();
     if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
   }
-  const registry = new Registry({
-    storage,
-    index: decorateIndex ? decorateIndex(index) : index,
-    clock: { now: () => new Date() },
-    options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
-  });
+  const pullThrough = pullThroughSettings
+    ? createPullThrough(pullThroughSettings, { storage, index, indexFile: indexFile(dataDir), logger, metrics: metrics?.registry ?? new PromRegistry(), dataDir })
+    : undefined;
+  const registry = new Registry(
+    {
+      storage,
+      index: decorateIndex ? decorateIndex(index) : index,
+      clock: { now: () => new Date() },
+      options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
+    },
+    pullThrough?.decorators,
+  );
   const probes = {
     storage: async () => void (await driver.list(ROOT)),
     index: async () => void (await index.repositoryExists('pier-readiness-probe')),
   };
-  return { registry, storage, index, eventLog: sqlite.eventLog, probes, close: () => sqlite.close() };
+  return {
+    registry,
+    storage,
+    index,
+    eventLog: sqlite.eventLog,
+    probes,
+    close: async () => {
+      await pullThrough?.close();
+      await sqlite.close();
+    },
+  };
 }

@@ -34,6 +34,7 @@ import { wireEvents } from './wire-events.ts';
 import { webhooksResource } from '../http/admin/webhooks.ts';
 import { deliveriesResource } from '../http/admin/deliveries.ts';
 import { callbacksResource } from '../http/admin/callbacks.ts';
+import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface StartOptions {
   dataDir: string;
@@ -55,6 +56,8 @@ export interface StartOptions {
   headers?: Record<string, string[]>;
   /** auth and access sections: who may do what. Absent: the registry is open, as without auth in config.yml. */
   access?: AccessConfig;
+  /** The `proxy` section: a pull-through cache of upstream registries. */
+  pullThrough?: PullThroughSettings;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
   /** The notifications section: events, their delivery, webhooks. Absent: events recorded, no endpoints. */

@@ -22,6 +22,8 @@ export const ERROR_CODES = [
   'RANGE_INVALID',
   'PAGINATION_NUMBER_INVALID',
   'MANIFEST_TOO_LARGE',
+  /** A pull-through cache's upstream failed, timed out or is unreachable, and nothing is cached. */
+  'UNAVAILABLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

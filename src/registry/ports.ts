@@ -60,6 +60,8 @@ export interface ManifestRecord {
   digest: string;
   mediaType: ManifestMediaType;
   size: number;
+  /** Set by the pull-through cache when it serves a tag it could not revalidate (sent as a `Warning` header). */
+  warning?: string;
 }
 
 export interface ReferrerRecord {

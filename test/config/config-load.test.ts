@@ -189,7 +189,6 @@ describe('configuration: the reference format', () => {
       'log.formatter',
       'middleware',
       'policy.repository.classes',
-      'proxy',
       'reporting',
       'validation',
     ]);

@@ -52,8 +52,7 @@ describe('event formats for a skopeo push', { timeout: 120_000 }, () => {
         '        X-Team: [platform]',
         '      timeout: 2s',
         '      backoff: 1s',
-        '',
-      ].join('\n'),
+      ],
     });
     const config = configSchema.parse({
       version: '0.1',

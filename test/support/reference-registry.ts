@@ -32,8 +32,10 @@ export interface ReferenceOptions {
   dataDir: string;
   /** How long to wait for `/v2/` to answer; default 20 s. */
   startTimeoutMs?: number;
-  /** More top-level config.yml sections (YAML text), e.g. `notifications:`. */
-  extraConfig?: string;
+  /** Extra top-level config.yml lines (e.g. an `auth:` section). */
+  extraConfig?: string[];
+  /** Status `/v2/` answers once it is up (401 with auth configured); default 200. */
+  readyStatus?: number;
 }
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
@@ -49,7 +51,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function configYaml(dataDir: string, port: number): string {
+function configYaml(dataDir: string, port: number, extra: string[] = []): string {
   return [
     'version: 0.1',
     'log:',
@@ -67,6 +69,7 @@ function configYaml(dataDir: string, port: number): string {
     'http:',
     `  addr: 127.0.0.1:${port}`,
     '  secret: pier-reference-registry-test-secret',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -82,11 +85,11 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   }
 }
 
-async function answersV2(url: string): Promise<boolean> {
+async function answersV2(url: string, status = 200): Promise<boolean> {
   try {
     const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1_000) });
     await response.arrayBuffer();
-    return response.status === 200;
+    return response.status === status;
   } catch {
     return false;
   }
@@ -95,7 +98,7 @@ async function answersV2(url: string): Promise<boolean> {
 async function startOnce(opts: ReferenceOptions, port: number): Promise<RunningReference> {
   const configDir = await mkdtemp(join(tmpdir(), 'pier-reference-'));
   const configPath = join(configDir, 'config.yml');
-  await writeFile(configPath, configYaml(opts.dataDir, port) + (opts.extraConfig ?? ''));
+  await writeFile(configPath, configYaml(opts.dataDir, port, opts.extraConfig));
   const host = `127.0.0.1:${port}`;
   const url = `http://${host}`;
 
@@ -120,7 +123,7 @@ async function startOnce(opts: ReferenceOptions, port: number): Promise<RunningR
   };
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
-  while (!(await answersV2(url))) {
+  while (!(await answersV2(url, opts.readyStatus))) {
     if (spawnError !== undefined || child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       await close();
       const why = spawnError?.message ?? (child.exitCode !== null ? `exited with ${child.exitCode}` : 'timed out');

@@ -10,6 +10,7 @@ function manifestHeaders(record: ManifestRecord): Record<string, string | number
     'Content-Length': record.size,
     'Docker-Content-Digest': record.digest,
     ETag: `"${record.digest}"`,
+    ...(record.warning ? { Warning: record.warning } : {}),
   };
 }
 

@@ -49,7 +49,11 @@ export class Manifests {
     return { ...record, body };
   }
 
-  async put(repository: string, reference: Reference, body: Buffer, contentType: string | undefined): Promise<PutResult> {
+  /**
+   * `trustReferences`: record the manifest even though the blobs and children it references are not in the
+   * repository yet (a pull-through cache stores a manifest before its layers are pulled).
+   */
+  async put(repository: string, reference: Reference, body: Buffer, contentType: string | undefined, options: { trustReferences?: boolean } = {}): Promise<PutResult> {
     const limit = this.ctx.options.maxManifestBytes;
     if (body.length > limit) {
       throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is ${body.length} bytes; the limit is ${limit}`, { size: body.length, limit });
@@ -78,7 +82,7 @@ export class Manifests {
     // collection cannot take one away in between); then the reference-layout links.
     const result = await retryWhileDeleting(async () => {
       await this.ctx.storage.putBlob(digest, body);
-      const outcome = await this.ctx.index.putManifest(write);
+      const outcome = await this.ctx.index.putManifest(write, options);
       return outcome.kind === 'deleting' ? 'deleting' : outcome;
     }, digest.value);
     if (result.kind === 'missing') {
