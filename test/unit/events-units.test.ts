@@ -21,6 +21,8 @@ import { signature, verifySignature } from '../../src/events/delivery/signing.ts
 import { hubPayload, renderPayload } from '../../src/events/delivery/formats.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import type { StoredEvent, WebhookRecord } from '../../src/events/event-log.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { eventsSettings } from '../../src/events/events-settings.ts';
 
 const source = { addr: 'unit:0', instanceID: 'unit' };
 
@@ -120,6 +122,34 @@ describe('events units', () => {
     assert.equal(rendered.contentType, 'application/vnd.docker.distribution.events.v2+json');
     assert.deepEqual(JSON.parse(rendered.body.toString()).events[0], manifestEvent!.payload);
     await index.close();
+  });
+
+  it('reads the notifications section: reference keys, Pier-only keys, and refuses bad ranges and URLs', () => {
+    const good = loadConfig({
+      env: {},
+      text: [
+        'version: 0.1',
+        'storage: { filesystem: { rootdirectory: /tmp/pier-unit } }',
+        'notifications:',
+        '  events: { includereferences: true, pulls: { samplerate: "0.25" } }',
+        '  endpoints:',
+        '    - { name: a, url: "http://ci.internal/hook", timeout: 2s, backoff: 250ms, ignore: { actions: [pull] }, format: cloudevents, secret: s, maxattempts: "3" }',
+        '    - { name: b, url: "http://off.internal/", disabled: true }',
+        '  webhooks: { allow: [10.0.0.0/8], timeout: 3s }',
+        '  deliverylog: { maxage: 24h }',
+      ].join('\n'),
+    });
+    assert.deepEqual(good.problems, []);
+    const settings = eventsSettings(good.config!.notifications);
+    assert.equal(settings.pullSampleRate, 0.25);
+    assert.equal(settings.includeReferences, true);
+    assert.deepEqual(settings.endpoints.map((e) => [e.name, e.timeout, e.backoff, e.format, e.maxattempts]), [['a', 2000, 250, 'cloudevents', 3]]);
+    assert.deepEqual([settings.webhooks.allow, settings.webhooks.timeoutMs, settings.retentionMs], [['10.0.0.0/8'], 3000, 86_400_000]);
+    const bad = loadConfig({
+      env: {},
+      text: ['version: 0.1', 'storage: { filesystem: { rootdirectory: /tmp/pier-unit } }', 'notifications:', '  callbackbaseurl: "ftp://x"', '  webhooks: { deny: [nonsense] }', '  endpoints: [{ name: a, url: "file:///etc" }]'].join('\n'),
+    });
+    assert.deepEqual(bad.problems.map((p) => p.key).sort(), ['notifications.callbackbaseurl', 'notifications.endpoints[0].url', 'notifications.webhooks.deny[0]']);
   });
 
   it('names a single-component repository library/ in the Hub payload', () => {
