@@ -1,11 +1,17 @@
 /**
  * Pull events: a manifest GET and a blob GET are `pull`s (HEAD is not), as in the reference registry. They
- * change nothing, so they are not written with an index change: they are sampled (notifications.events.pulls)
- * and written in small batches a moment later, which keeps a pull storm from becoming a write storm. A crash
- * can lose the last fraction of a second of pull events; push and delete events are never lost.
+ * come from decorators around the registry's manifest and blob use cases (outside any other decorator, such
+ * as the pull-through cache's). A pull changes nothing, so its event is not written with an index change:
+ * pulls are sampled (notifications.events.pulls) and their events written in small batches a moment later,
+ * which keeps a pull storm from becoming a write storm. A crash can lose the last fraction of a second of
+ * pull events; push and delete events are never lost.
  */
-import type { Registry } from '../registry/registry.ts';
+import type { Readable } from 'node:stream';
+import type { BlobUseCases, ManifestUseCases } from '../registry/registry.ts';
 import type { MetadataIndex, OutboxEvent } from '../registry/ports.ts';
+import type { Digest } from '../registry/model/digest.ts';
+import type { Reference } from '../registry/model/reference.ts';
+import type { StoredManifest } from '../registry/manifests/manifests.ts';
 import type { Logger } from '../observability/logger.ts';
 import { BLOB_MEDIA_TYPE, registryEvent, type EventSource } from './event-model.ts';
 import { currentRequest } from './request-context.ts';
@@ -22,62 +28,107 @@ export interface PullEventOptions {
   onStored?: () => void;
 }
 
-export interface PullEvents {
+/** Buffers sampled pull events and writes them in batches. */
+export class PullEventRecorder {
+  private buffer: OutboxEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private readonly random: () => number;
+
+  constructor(
+    private readonly index: MetadataIndex,
+    private readonly options: PullEventOptions,
+  ) {
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Whether this pull is one of the sampled. */
+  sampled(): boolean {
+    const rate = this.options.sampleRate;
+    return rate >= 1 || (rate > 0 && this.random() < rate);
+  }
+
+  record(target: Parameters<typeof registryEvent>[1]): void {
+    this.buffer.push(registryEvent('pull', target, currentRequest(), this.options.source, new Date()));
+    if (this.buffer.length >= 500) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.options.flushMs ?? 200);
+  }
+
   /** Writes what is buffered. */
-  flush(): Promise<void>;
-  stop(): Promise<void>;
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.buffer;
+    this.buffer = [];
+    if (batch.length > 0) {
+      this.writing = this.writing
+        .then(() => this.index.appendEvents(batch))
+        .then(() => this.options.onStored?.())
+        .catch((err: unknown) => this.options.logger.warn({ err, events: batch.length }, 'could not store pull events'));
+    }
+    return this.writing;
+  }
+
+  /** Decorators for the registry's manifest and blob use cases. */
+  decorators(): { manifests(inner: ManifestUseCases): ManifestUseCases; blobs(inner: BlobUseCases): BlobUseCases } {
+    return { manifests: (inner) => new PullRecordingManifests(inner, this), blobs: (inner) => new PullRecordingBlobs(inner, this) };
+  }
 }
 
-/** Wraps the registry's manifest and blob reads so they emit sampled pull events. */
-export function emitPullEvents(registry: Registry, index: MetadataIndex, options: PullEventOptions): PullEvents {
-  const random = options.random ?? Math.random;
-  let buffer: OutboxEvent[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  let writing: Promise<void> = Promise.resolve();
+class PullRecordingManifests implements ManifestUseCases {
+  constructor(
+    private readonly inner: ManifestUseCases,
+    private readonly recorder: PullEventRecorder,
+  ) {}
 
-  const flush = (): Promise<void> => {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    const batch = buffer;
-    buffer = [];
-    if (batch.length > 0) {
-      writing = writing.then(() => index.appendEvents(batch)).then(() => options.onStored?.()).catch((err: unknown) => options.logger.warn({ err, events: batch.length }, 'could not store pull events'));
-    }
-    return writing;
-  };
-  const record = (event: OutboxEvent): void => {
-    buffer.push(event);
-    if (buffer.length >= 500) void flush();
-    else timer ??= setTimeout(() => void flush(), options.flushMs ?? 200);
-  };
-  const sampled = (): boolean => options.sampleRate >= 1 || (options.sampleRate > 0 && random() < options.sampleRate);
-
-  const manifests = registry.manifests;
-  const get = manifests.get.bind(manifests);
-  manifests.get = async (repository, reference) => {
-    const manifest = await get(repository, reference);
-    if (sampled()) {
-      const target = {
-        mediaType: manifest.mediaType,
-        size: manifest.size,
-        digest: manifest.digest,
-        repository,
-        ...(reference.kind === 'tag' ? { tag: reference.tag } : {}),
-      };
-      record(registryEvent('pull', target, currentRequest(), options.source, new Date()));
+  async get(repository: string, reference: Reference): Promise<StoredManifest> {
+    const manifest = await this.inner.get(repository, reference);
+    if (this.recorder.sampled()) {
+      const tag = reference.kind === 'tag' ? { tag: reference.tag } : {};
+      this.recorder.record({ mediaType: manifest.mediaType, size: manifest.size, digest: manifest.digest, repository, ...tag });
     }
     return manifest;
-  };
-  const blobs = registry.blobs;
-  const open = blobs.open.bind(blobs);
-  blobs.open = async (repository, digest, range) => {
-    const stream = await open(repository, digest, range);
-    const request = currentRequest();
-    if (request?.method === 'GET' && sampled()) {
-      const size = await index.repositoryBlobSize(repository, digest.value);
-      record(registryEvent('pull', { mediaType: BLOB_MEDIA_TYPE, ...(size !== undefined ? { size } : {}), digest: digest.value, repository }, request, options.source, new Date()));
+  }
+
+  describe(...args: Parameters<ManifestUseCases['describe']>): ReturnType<ManifestUseCases['describe']> {
+    return this.inner.describe(...args);
+  }
+  put(...args: Parameters<ManifestUseCases['put']>): ReturnType<ManifestUseCases['put']> {
+    return this.inner.put(...args);
+  }
+  delete(...args: Parameters<ManifestUseCases['delete']>): ReturnType<ManifestUseCases['delete']> {
+    return this.inner.delete(...args);
+  }
+}
+
+class PullRecordingBlobs implements BlobUseCases {
+  constructor(
+    private readonly inner: BlobUseCases,
+    private readonly recorder: PullEventRecorder,
+  ) {}
+
+  async open(repository: string, digest: Digest, range?: { start: number; end: number }): Promise<Readable> {
+    const stream = await this.inner.open(repository, digest, range);
+    if (currentRequest()?.method === 'GET' && this.recorder.sampled()) {
+      const size = await this.inner.stat(repository, digest).catch(() => undefined);
+      this.recorder.record({ mediaType: BLOB_MEDIA_TYPE, ...(size !== undefined ? { size } : {}), digest: digest.value, repository });
     }
     return stream;
-  };
-  return { flush, stop: flush };
+  }
+
+  stat(...args: Parameters<BlobUseCases['stat']>): ReturnType<BlobUseCases['stat']> {
+    return this.inner.stat(...args);
+  }
+  delete(...args: Parameters<BlobUseCases['delete']>): ReturnType<BlobUseCases['delete']> {
+    return this.inner.delete(...args);
+  }
+  mount(...args: Parameters<BlobUseCases['mount']>): ReturnType<BlobUseCases['mount']> {
+    return this.inner.mount(...args);
+  }
+  checkQuota(...args: Parameters<BlobUseCases['checkQuota']>): ReturnType<BlobUseCases['checkQuota']> {
+    return this.inner.checkQuota(...args);
+  }
+  link(...args: Parameters<BlobUseCases['link']>): ReturnType<BlobUseCases['link']> {
+    return this.inner.link(...args);
+  }
 }

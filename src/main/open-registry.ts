@@ -10,7 +10,7 @@ import { DriverRegistryStorage } from '../storage/registry-storage.ts';
 import type { StorageDriver } from '../storage/contract.ts';
 import { SqliteIndex } from '../index/sqlite/sqlite-index.ts';
 import { rebuildIndex } from '../index/rebuild.ts';
-import { Registry } from '../registry/registry.ts';
+import { Registry, type BlobUseCases, type ManifestUseCases, type UseCaseDecorators } from '../registry/registry.ts';
 import { DEFAULT_REGISTRY_OPTIONS, type RegistryOptions } from '../registry/context.ts';
 import type { MetadataIndex } from '../registry/ports.ts';
 import type { EventLog } from '../events/event-log.ts';
@@ -28,6 +28,8 @@ export interface OpenOptions {
   registry?: Partial<RegistryOptions>;
   /** Wraps the index the registry's use cases write through (events/ records events this way). */
   decorateIndex?: (index: MetadataIndex) => MetadataIndex;
+  /** Decorators around the manifest and blob use cases, outside the pull-through cache's (events/ records pulls). */
+  decorateUseCases?: (index: MetadataIndex) => { manifests?(inner: ManifestUseCases): ManifestUseCases; blobs?(inner: BlobUseCases): BlobUseCases };
   /** The `proxy` section: serve (and cache) repositories from upstream registries. */
   pullThrough?: PullThroughSettings;
 }
@@ -45,7 +47,7 @@ export interface OpenRegistry {
 
 export const indexFile = (dataDir: string): string => join(dataDir, 'pier', 'index.db');
 
-export async function openRegistry({ dataDir, logger, metrics, registry: options, pullThrough: pullThroughSettings, decorateIndex }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, logger, metrics, registry: options, pullThrough: pullThroughSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const rawDriver = new FilesystemDriver(dataDir);
   const sqlite = new SqliteIndex(indexFile(dataDir));
@@ -67,6 +69,13 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
   const pullThrough = pullThroughSettings
     ? createPullThrough(pullThroughSettings, { storage, index, indexFile: indexFile(dataDir), logger, metrics: metrics?.registry ?? new PromRegistry(), dataDir })
     : undefined;
+  const inner: UseCaseDecorators = pullThrough?.decorators ?? {};
+  const outer = decorateUseCases?.(index);
+  const decorators: UseCaseDecorators = {
+    ...inner,
+    ...(outer?.manifests ? { manifests: (m) => outer.manifests!(inner.manifests ? inner.manifests(m) : m) } : {}),
+    ...(outer?.blobs ? { blobs: (b) => outer.blobs!(inner.blobs ? inner.blobs(b) : b) } : {}),
+  };
   const registry = new Registry(
     {
       storage,
@@ -74,7 +83,7 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
       clock: { now: () => new Date() },
       options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
     },
-    pullThrough?.decorators,
+    decorators,
   );
   const probes = {
     storage: async () => void (await driver.list(ROOT)),

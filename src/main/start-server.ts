@@ -105,8 +105,8 @@ interface Listener {
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const metrics = new Metrics();
   const events = wireEvents(options.events ?? DEFAULT_EVENTS, options.logger, options.listen.port, metrics);
-  const opened = await openRegistry({ ...options, metrics, decorateIndex: events.decorateIndex });
-  const { dispatcher, publisher } = events.start(opened.registry, opened.index, opened.eventLog);
+  const opened = await openRegistry({ ...options, metrics, decorateIndex: events.decorateIndex, decorateUseCases: events.decorateUseCases });
+  const { dispatcher, publisher } = events.start(opened.index, opened.eventLog);
   const wake = (): void => {
     dispatcher.refreshWebhooks();
     dispatcher.wake();

@@ -1,18 +1,18 @@
 /**
  * Composition of events: the recording decorator around the index the registry writes through, sampled
- * pull events around its reads, the dispatcher, the publisher other modules emit through, and the admin
- * resources (webhooks, deliveries, callbacks).
+ * pull events around its manifest and blob reads, the dispatcher, and the publisher other modules emit
+ * through. start-server.ts adds the admin resources (webhooks, deliveries, callbacks).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../observability/logger.ts';
 import type { MetadataIndex } from '../registry/ports.ts';
-import type { Registry } from '../registry/registry.ts';
 import type { EventLog } from '../events/event-log.ts';
 import type { EventSource } from '../events/event-model.ts';
 import type { EventsSettings } from '../events/events-settings.ts';
 import { EventRecordingIndex } from '../events/recording-index.ts';
-import { emitPullEvents, type PullEvents } from '../events/pull-events.ts';
+import { PullEventRecorder } from '../events/pull-events.ts';
+import type { BlobUseCases, ManifestUseCases } from '../registry/registry.ts';
 import { createEventPublisher, type EventPublisher } from '../events/publish.ts';
 import { configEndpoint, ENDPOINT_DEFAULTS } from '../events/delivery/endpoints.ts';
 import { Dispatcher } from '../events/delivery/dispatcher.ts';
@@ -25,8 +25,10 @@ export interface WiredEvents {
   policy: OutboundPolicy;
   /** Wraps the index the registry writes through (for openRegistry). */
   decorateIndex(index: MetadataIndex): MetadataIndex;
-  /** Starts pull events and the dispatcher once the registry is open. */
-  start(registry: Registry, index: MetadataIndex, eventLog: EventLog): { dispatcher: Dispatcher; publisher: EventPublisher };
+  /** Wraps the manifest and blob use cases so pulls emit sampled events (for openRegistry). */
+  decorateUseCases(index: MetadataIndex): { manifests?(inner: ManifestUseCases): ManifestUseCases; blobs?(inner: BlobUseCases): BlobUseCases };
+  /** Starts the dispatcher once the registry is open. */
+  start(index: MetadataIndex, eventLog: EventLog): { dispatcher: Dispatcher; publisher: EventPublisher };
   stop(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ export function wireEvents(settings: EventsSettings, logger: Logger, port: numbe
   const source: EventSource = { addr: `${hostname()}:${port}`, instanceID: randomUUID() };
   const policy = new OutboundPolicy({ allow: settings.webhooks.allow, deny: settings.webhooks.deny });
   let dispatcher: Dispatcher | undefined;
-  let pulls: PullEvents | undefined;
+  let pulls: PullEventRecorder | undefined;
   return {
     source,
     policy,
@@ -42,8 +44,12 @@ export function wireEvents(settings: EventsSettings, logger: Logger, port: numbe
       if (!settings.enabled) return index;
       return new EventRecordingIndex(index, { source, includeReferences: settings.includeReferences, onStored: () => dispatcher?.wake() });
     },
-    start(registry, index, eventLog) {
-      if (settings.enabled && settings.pullSampleRate > 0) pulls = emitPullEvents(registry, index, { sampleRate: settings.pullSampleRate, source, logger, onStored: () => dispatcher?.wake() });
+    decorateUseCases(index) {
+      if (!settings.enabled || settings.pullSampleRate <= 0) return {};
+      pulls = new PullEventRecorder(index, { sampleRate: settings.pullSampleRate, source, logger, onStored: () => dispatcher?.wake() });
+      return pulls.decorators();
+    },
+    start(index, eventLog) {
       const defaults = { ...ENDPOINT_DEFAULTS, timeoutMs: settings.webhooks.timeoutMs, maxAttempts: settings.webhooks.maxAttempts };
       dispatcher = new Dispatcher({
         eventLog,
@@ -68,7 +74,7 @@ export function wireEvents(settings: EventsSettings, logger: Logger, port: numbe
       return { dispatcher, publisher };
     },
     async stop() {
-      await pulls?.stop();
+      await pulls?.flush();
       await dispatcher?.stop();
     },
   };

@@ -13,7 +13,7 @@ import { DEFAULT_REGISTRY_OPTIONS } from '../../src/registry/context.ts';
 import { parseReference } from '../../src/registry/model/reference.ts';
 import { digestOf } from '../../src/registry/model/digest.ts';
 import { EventRecordingIndex } from '../../src/events/recording-index.ts';
-import { emitPullEvents } from '../../src/events/pull-events.ts';
+import { PullEventRecorder } from '../../src/events/pull-events.ts';
 import { repositoryPattern, webhookEndpoint, configEndpoint } from '../../src/events/delivery/endpoints.ts';
 import { plan } from '../../src/events/delivery/dispatcher.ts';
 import { OutboundPolicy } from '../../src/events/delivery/outbound-policy.ts';
@@ -26,27 +26,32 @@ import { eventsSettings } from '../../src/events/events-settings.ts';
 
 const source = { addr: 'unit:0', instanceID: 'unit' };
 
-async function registryWithImage(): Promise<{ registry: Registry; index: SqliteIndex }> {
+async function registryWithImage(recorder?: (index: SqliteIndex) => PullEventRecorder): Promise<{ registry: Registry; index: SqliteIndex; pulls?: PullEventRecorder }> {
   const index = new SqliteIndex(':memory:');
-  const registry = new Registry({
-    storage: new DriverRegistryStorage(new MemoryDriver()),
-    index: new EventRecordingIndex(index, { source, includeReferences: false }),
-    clock: { now: () => new Date() },
-    options: DEFAULT_REGISTRY_OPTIONS,
-  });
+  const pulls = recorder?.(index);
+  const registry = new Registry(
+    {
+      storage: new DriverRegistryStorage(new MemoryDriver()),
+      index: new EventRecordingIndex(index, { source, includeReferences: false }),
+      clock: { now: () => new Date() },
+      options: DEFAULT_REGISTRY_OPTIONS,
+    },
+    pulls?.decorators() ?? {},
+  );
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
   await registry.manifests.put('team/app', parseReference('v1'), manifest, 'application/vnd.oci.image.index.v1+json');
-  return { registry, index };
+  return { registry, index, ...(pulls ? { pulls } : {}) };
 }
 
 describe('events units', () => {
   it('samples pull events, and switches them off at rate 0', async () => {
     for (const [rate, expected] of [[1, 10], [0.5, 5], [0, 0]] as const) {
-      const { registry, index } = await registryWithImage();
       let draw = 0;
-      const pulls = emitPullEvents(registry, index, { sampleRate: rate, source, logger: createLogger('silent'), random: () => (draw++ % 2) / 2 });
+      const { registry, index, pulls } = await registryWithImage(
+        (ix) => new PullEventRecorder(ix, { sampleRate: rate, source, logger: createLogger('silent'), random: () => (draw++ % 2) / 2 }),
+      );
       for (let i = 0; i < 10; i++) await registry.manifests.get('team/app', parseReference('v1'));
-      await pulls.flush();
+      await pulls!.flush();
       const events = await index.eventLog.eventsAfter(0, 100);
       assert.equal(events.filter((e) => e.type === 'image.pulled').length, expected, `rate ${rate}`);
       assert.equal(events.filter((e) => e.type === 'image.pushed').length, 1, 'the push was recorded with its write');
