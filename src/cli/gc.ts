@@ -12,7 +12,7 @@ import { applyRetention } from '../registry/gc/apply-retention.ts';
 import { TagImmutability } from '../registry/policies/immutability.ts';
 import { parseConfigDuration } from '../config/schema.ts';
 import { loadConfigOrThrow } from '../config/load.ts';
-import { lifecycleRules } from '../config/serve-settings.ts';
+import { indexSettings, lifecycleRules } from '../config/serve-settings.ts';
 
 interface GcFlags {
   config?: string;
@@ -48,7 +48,7 @@ export function gcCommand(): Command {
       const rules = lifecycleRules(config);
       const dataDir = config.storage?.filesystem?.rootdirectory ?? './data';
       const dryRun = flags.dryRun ?? false;
-      const opened = await openRegistry({ dataDir, logger });
+      const opened = await openRegistry({ dataDir, logger, index: indexSettings(config) });
       try {
         const retention = await applyRetention(opened.storage, opened.index, rules.retention, new TagImmutability(rules.immutableTags), { dryRun });
         const report = await collectGarbage(opened.storage, opened.index, {

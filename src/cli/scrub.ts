@@ -4,16 +4,25 @@ import { createLogger } from '../observability/logger.ts';
 import { openRegistry } from '../main/open-registry.ts';
 import { scrub } from '../registry/scrub/scrub.ts';
 import { rebuildIndex } from '../index/rebuild.ts';
+import { indexSettings } from '../config/serve-settings.ts';
+import { loadDataSettings } from './token.ts';
 
 export function scrubCommand(): Command {
   return new Command('scrub')
     .description('verify every blob, manifest and link in storage; exit 1 when a problem is found')
+    .option('--config <file>', 'config.yml: the data directory and the index (index section)')
     .option('--data <dir>', 'data directory (env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY; default ./data)')
     .option('--repair', 'move corrupt blobs to pier/quarantine/ and rebuild the index')
-    .action(async (flags: { data?: string; repair?: boolean }) => {
+    .action(async (flags: { config?: string; data?: string; repair?: boolean }) => {
       const logger = createLogger('info');
-      const dataDir = flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data';
-      const opened = await openRegistry({ dataDir, logger });
+      let dataDir = flags.data ?? process.env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY ?? './data';
+      let index;
+      if (flags.config !== undefined) {
+        const loaded = loadDataSettings(flags, 'scrub');
+        dataDir = loaded.dataDir;
+        index = indexSettings(loaded.config);
+      }
+      const opened = await openRegistry({ dataDir, logger, ...(index ? { index } : {}) });
       try {
         const report = await scrub(opened.storage, opened.index, {
           repair: flags.repair ?? false,

@@ -46,6 +46,7 @@ export function serveCommand(): Command {
       try {
         running = await startServer({
           dataDir: settings.dataDir,
+          index: settings.index,
           listen: settings.listen,
           logger,
           registry: { deleteEnabled: settings.deleteEnabled, immutableTags: settings.immutableTags, quotas: settings.quotas },
@@ -85,6 +86,7 @@ export function serveCommand(): Command {
           scheme: running.scheme,
           http2: settings.tls?.http2 ?? false,
           dataDir: settings.dataDir,
+          index: running.opened.indexBackend.description,
           deleteEnabled: settings.deleteEnabled,
           auth: config.auth.token ? (config.auth.token.signingkey ? 'token (built-in service)' : 'token') : config.auth.htpasswd ? 'htpasswd' : 'none',
         },

@@ -7,6 +7,8 @@
  * and what was created on standard error. With `--config`, the user must exist in `auth.htpasswd.path`.
  */
 import { Command } from 'commander';
+import { indexSettings } from '../config/serve-settings.ts';
+import { openIndexBackend } from '../main/open-index.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError, formatProblem, loadConfigOrThrow } from '../config/load.ts';
@@ -41,7 +43,16 @@ export function loadDataSettings(flags: DataFlags, command = 'token'): { config:
 /** Opens the token store on the data directory's index (checking the index's schema version first). */
 async function withTokens<T>(flags: DataFlags, work: (tokens: ApiTokens, config: PierConfig) => Promise<T>): Promise<T> {
   const { config, dataDir } = loadDataSettings(flags);
-  const file = indexFile(dataDir);
+  const settings = indexSettings(config);
+  if (settings.backend === 'postgres') {
+    const backend = await openIndexBackend(settings, dataDir); // migrates a new database, refuses a newer one
+    try {
+      return await work(new ApiTokens(await backend.openTokenStore()), config);
+    } finally {
+      await backend.close();
+    }
+  }
+  const file = settings.path ?? indexFile(dataDir);
   mkdirSync(dirname(file), { recursive: true });
   await new SqliteIndex(file).close(); // creates the schema in a new directory, refuses a newer one
   const store = SqliteApiTokenStore.open(file);

@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { createLogger } from '../observability/logger.ts';
 import { openRegistry } from '../main/open-registry.ts';
-import { lifecycleRules } from '../config/serve-settings.ts';
+import { indexSettings, lifecycleRules } from '../config/serve-settings.ts';
 import { isRepositoryName } from '../registry/model/repository-name.ts';
 import { humanBytes, NAMESPACE, usageReport, type UsageReport } from '../http/admin/usage-report.ts';
 import { loadDataSettings, type DataFlags } from './token.ts';
@@ -49,7 +49,7 @@ export function usageCommand(): Command {
       if (flags.namespace !== undefined && !NAMESPACE.test(flags.namespace)) fail(`invalid namespace ${JSON.stringify(flags.namespace)} (the first component of a repository name)`);
       const { config, dataDir } = loadDataSettings(flags, 'usage');
       const quotas = lifecycleRules(config).quotas;
-      const opened = await openRegistry({ dataDir, logger: createLogger('warn') });
+      const opened = await openRegistry({ dataDir, logger: createLogger('warn'), index: indexSettings(config) });
       try {
         if (flags.repository !== undefined || flags.namespace !== undefined) {
           if (flags.repository !== undefined && !(await opened.index.repositoryExists(flags.repository))) fail(`no repository ${flags.repository} in ${dataDir}`);

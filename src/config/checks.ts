@@ -149,6 +149,12 @@ export function checkConfig(config: PierConfig, raw: RawTree, notices: ConfigNot
   if (present(raw, 'compatibility')) unsupported('compatibility', 'schema1 manifests are not supported');
   if (present(raw, 'validation')) unsupported('validation', 'manifest URL validation is not configurable');
   if (present(raw, 'policy.repository.classes')) unsupported('policy.repository.classes', 'repository classes are not enforced');
+  // index (Pier-only)
+  const pg = config.index.postgres;
+  if (pg.password !== undefined && pg.passwordfile !== undefined) problem('index.postgres.passwordfile', 'give password or passwordfile, not both');
+  if (config.index.backend === 'postgres' && pg.url !== undefined && pg.host !== undefined) problem('index.postgres.host', 'give url or host, not both');
+  if (config.index.backend !== 'postgres' && present(raw, 'index.postgres')) notice('index.postgres', 'ignored: index.backend is not postgres', 'info');
+
   return problems;
 }
 

@@ -103,6 +103,8 @@ function show(value: unknown): string {
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const TLS_VERSIONS = ['tls1.0', 'tls1.1', 'tls1.2', 'tls1.3'] as const;
 export const ACTIONS = ['pull', 'push', 'delete', '*'] as const;
+export const INDEX_BACKENDS = ['sqlite', 'postgres'] as const;
+export const POSTGRES_SSL_MODES = ['disable', 'require', 'verify-full'] as const;
 
 const level = () =>
   z.preprocess(
@@ -338,6 +340,30 @@ export const configSchema = section({
     immutabletags: z.array(immutableTagRule).default([]),
     quotas: z.array(quotaRule).default([]),
   }),
+  // Pier-only: where the metadata index lives (SQLite in the data directory, or PostgreSQL shared by replicas).
+  index: section({
+    backend: z.preprocess(
+      (v) => (typeof v === 'string' ? v.trim().toLowerCase() : nullToUndefined(v)),
+      z.enum(INDEX_BACKENDS, { error: expected(`one of ${INDEX_BACKENDS.join(', ')}`) }),
+    ).default('sqlite'),
+    sqlite: section({ path: str().optional() }),
+    postgres: section({
+      url: str().optional(),
+      host: str().optional(),
+      port: int(1).optional(),
+      database: str().optional(),
+      user: str().optional(),
+      password: str().optional(),
+      passwordfile: str().optional(),
+      sslmode: z.preprocess(
+        (v) => (typeof v === 'string' ? v.trim().toLowerCase() : nullToUndefined(v)),
+        z.enum(POSTGRES_SSL_MODES, { error: expected(`one of ${POSTGRES_SSL_MODES.join(', ')}`) }),
+      ).default('disable'),
+      cafile: str().optional(),
+      poolsize: int(1).default(10),
+      connecttimeout: duration().default(10_000),
+    }),
+  }),
   // Pier-only: who may do what, and limits on failed logins.
   access: section({
     loginlimit: section({
@@ -374,6 +400,7 @@ export const PIER_ONLY_KEYS = [
   'proxy.cache',
   'proxy.upstreams',
   'proxy.upstreams[]',
+  'index',
   'notifications.events.enabled',
   'notifications.events.pulls',
   'notifications.endpoints[].format',

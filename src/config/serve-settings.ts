@@ -9,6 +9,7 @@ import type { PierConfig } from './schema.ts';
 import type { ImmutabilityRule } from '../registry/policies/immutability.ts';
 import type { QuotaRule } from '../registry/policies/quotas.ts';
 import type { RetentionRule } from '../registry/gc/apply-retention.ts';
+import type { IndexSettings } from '../index/index-settings.ts';
 
 export interface TlsSettings {
   certificateFile: string;
@@ -40,6 +41,8 @@ export interface ServeSettings {
   immutableTags: ImmutabilityRule[];
   quotas: QuotaRule[];
   retention: RetentionRule[];
+  /** The metadata index (index section). */
+  index: IndexSettings;
   /** lifecycle.gc when enabled (and not read-only). */
   gc?: { intervalMs: number; gracePeriodMs: number; deleteUntagged: boolean; keepReferrers: boolean };
 }
@@ -56,6 +59,28 @@ export function lifecycleRules(config: PierConfig): { immutableTags: Immutabilit
       ...(r.keeplast !== undefined ? { keepLast: r.keeplast } : {}),
       ...(r.maxage !== undefined ? { maxAgeMs: r.maxage } : {}),
     })),
+  };
+}
+
+/** The index section as plain settings (shared by `pier serve` and the other commands). */
+export function indexSettings(config: PierConfig): IndexSettings {
+  const { backend, sqlite, postgres: pg } = config.index;
+  if (backend === 'sqlite') return { backend, ...(sqlite.path !== undefined ? { path: sqlite.path } : {}) };
+  return {
+    backend,
+    postgres: {
+      ...(pg.url !== undefined ? { url: pg.url } : {}),
+      ...(pg.host !== undefined ? { host: pg.host } : {}),
+      ...(pg.port !== undefined ? { port: pg.port } : {}),
+      ...(pg.database !== undefined ? { database: pg.database } : {}),
+      ...(pg.user !== undefined ? { user: pg.user } : {}),
+      ...(pg.password !== undefined ? { password: pg.password } : {}),
+      ...(pg.passwordfile !== undefined ? { passwordFile: pg.passwordfile } : {}),
+      ...(pg.cafile !== undefined ? { caFile: pg.cafile } : {}),
+      sslMode: pg.sslmode,
+      poolSize: pg.poolsize,
+      connectTimeoutMs: pg.connecttimeout,
+    },
   };
 }
 
@@ -95,6 +120,7 @@ export function settingsFromConfig(config: PierConfig, notices: ConfigNotice[] =
     headers: config.http.headers,
     ...(purging?.enabled && !purging.dryrun && !readOnly ? { uploadPurging: { intervalMs: purging.interval, maxAgeMs: purging.age } } : {}),
     ...lifecycleRules(config),
+    index: indexSettings(config),
     ...(config.lifecycle.gc.enabled && !readOnly
       ? {
           gc: {

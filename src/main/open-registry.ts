@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { FilesystemDriver } from '../storage/filesystem/filesystem-driver.ts';
 import { DriverRegistryStorage } from '../storage/registry-storage.ts';
 import type { StorageDriver } from '../storage/contract.ts';
-import { SqliteIndex } from '../index/sqlite/sqlite-index.ts';
+import { defaultSqliteFile, openIndexBackend, type IndexBackend, type IndexSettings } from './open-index.ts';
 import { rebuildIndex } from '../index/rebuild.ts';
 import { Registry, type BlobUseCases, type ManifestUseCases, type UseCaseDecorators } from '../registry/registry.ts';
 import { DEFAULT_REGISTRY_OPTIONS, type RegistryOptions } from '../registry/context.ts';
@@ -32,6 +32,8 @@ export interface OpenOptions {
   decorateUseCases?: (index: MetadataIndex) => { manifests?(inner: ManifestUseCases): ManifestUseCases; blobs?(inner: BlobUseCases): BlobUseCases };
   /** The `proxy` section: serve (and cache) repositories from upstream registries. */
   pullThrough?: PullThroughSettings;
+  /** The metadata index (index section); SQLite in the data directory when absent. */
+  index?: IndexSettings;
 }
 
 export interface OpenRegistry {
@@ -40,17 +42,19 @@ export interface OpenRegistry {
   index: MetadataIndex;
   /** Deliveries and webhooks of events, in the index's database. */
   eventLog: EventLog;
+  /** The index's backend: its token store and, for shared databases, the job lease. */
+  indexBackend: IndexBackend;
   /** Cheap checks that storage and index answer, for readiness. */
   probes: Record<string, () => Promise<void>>;
   close(): Promise<void>;
 }
 
-export const indexFile = (dataDir: string): string => join(dataDir, 'pier', 'index.db');
+export const indexFile = defaultSqliteFile;
 
-export async function openRegistry({ dataDir, logger, metrics, registry: options, pullThrough: pullThroughSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const rawDriver = new FilesystemDriver(dataDir);
-  const sqlite = new SqliteIndex(indexFile(dataDir));
+  const backend = await openIndexBackend(indexSettings, dataDir);
   const driver: StorageDriver = metrics
     ? instrument(rawDriver, (operation, seconds, failed) => {
         metrics.storageDuration.observe({ driver: rawDriver.name, operation }, seconds);
@@ -58,13 +62,17 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
       })
     : rawDriver;
   const index: MetadataIndex = metrics
-    ? instrument<MetadataIndex>(sqlite, (operation, seconds) => metrics.indexDuration.observe({ operation }, seconds))
-    : sqlite;
+    ? instrument<MetadataIndex>(backend.index, (operation, seconds) => metrics.indexDuration.observe({ operation }, seconds))
+    : backend.index;
   const storage = new DriverRegistryStorage(driver);
-  if (!sqlite.isBuilt()) {
-    const report = await rebuildIndex(storage, index, logger);
-    sqlite.markBuilt();
-    if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
+  try {
+    await backend.buildIfNew(async () => {
+      const report = await rebuildIndex(storage, index, logger);
+      if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
+    });
+  } catch (error) {
+    await backend.close();
+    throw error;
   }
   const pullThrough = pullThroughSettings
     ? createPullThrough(pullThroughSettings, { storage, index, indexFile: indexFile(dataDir), logger, metrics: metrics?.registry ?? new PromRegistry(), dataDir })
@@ -93,11 +101,12 @@ export async function openRegistry({ dataDir, logger, metrics, registry: options
     registry,
     storage,
     index,
-    eventLog: sqlite.eventLog,
+    eventLog: backend.eventLog,
+    indexBackend: backend,
     probes,
     close: async () => {
       await pullThrough?.close();
-      await sqlite.close();
+      await backend.close();
     },
   };
 }

@@ -15,7 +15,8 @@ import { createSecureServer, type Http2SecureServer, type Http2Session } from 'n
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { createHttpServer, createRequestListener, IDLE_SOCKET_TIMEOUT_MS, SERVER_OPTIONS, type HttpServerOptions } from '../http/server.ts';
 import { createRequestGate, type GateOptions } from '../http/request-gate.ts';
-import { indexFile, openRegistry, type OpenRegistry } from './open-registry.ts';
+import { openRegistry, type OpenRegistry } from './open-registry.ts';
+import type { IndexSettings } from './open-index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { Health } from '../observability/health.ts';
@@ -25,7 +26,7 @@ import type { TlsSettings } from '../config/serve-settings.ts';
 import { createAccessControl, type AccessConfig, type AccessControl } from '../auth/access-control.ts';
 import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.ts';
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
-import { SqliteApiTokenStore } from '../auth/api-tokens/sqlite-api-token-store.ts';
+import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
 import { createAdminApi } from '../http/admin/admin-api.ts';
 import type { EventsSettings } from '../events/events-settings.ts';
 import type { EventPublisher } from '../events/publish.ts';
@@ -62,6 +63,8 @@ export interface StartOptions {
   maintenance?: MaintenanceOptions;
   /** The notifications section: events, their delivery, webhooks. Absent: events recorded, no endpoints. */
   events?: EventsSettings;
+  /** The metadata index (index section); SQLite in the data directory when absent. */
+  index?: IndexSettings;
 }
 
 export interface RunningServer {
@@ -117,10 +120,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
-  let tokenStore: SqliteApiTokenStore | undefined;
+  let tokenStore: ApiTokenStore | undefined;
   let apiTokens: ApiTokens;
   try {
-    tokenStore = SqliteApiTokenStore.open(indexFile(options.dataDir));
+    tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
     accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
     const gateOptions: GateOptions = {
@@ -164,7 +167,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     throw error;
   }
   const { server } = listener;
-  const maintenance = options.maintenance ? startMaintenance(opened.storage, opened.index, options.logger, metrics, options.maintenance) : undefined;
+  const maintenance = options.maintenance
+    ? startMaintenance(opened.storage, opened.index, options.logger, metrics, {
+        ...options.maintenance,
+        ...(opened.indexBackend.jobLease ? { lease: opened.indexBackend.jobLease } : {}),
+      })
+    : undefined;
   health.state = 'ready';
   const port = (server.address() as AddressInfo).port;
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;

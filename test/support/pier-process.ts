@@ -8,6 +8,8 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 export interface PierProcess {
   url: string;
   child: ChildProcess;
+  /** What the process wrote to stdout and stderr so far (its JSON log lines). */
+  logs(): string;
   /** Sends SIGKILL and waits for the process to be gone. */
   kill(): Promise<void>;
   /** Sends SIGTERM and waits for a clean exit. */
@@ -52,6 +54,7 @@ export async function startPierProcess(dataDir: string, extraArgs: string[] = []
   return {
     url,
     child,
+    logs: () => output,
     async kill() {
       child.kill('SIGKILL');
       await exited;

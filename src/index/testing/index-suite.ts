@@ -1,5 +1,5 @@
 /**
- * The one suite every metadata-index backend passes (SQLite now, PostgreSQL later).
+ * The one suite every metadata-index backend passes (SQLite, and PostgreSQL in metadata-index-postgres.test.ts).
  * Call it from a test file with a factory giving a fresh, empty index.
  */
 import { describe, it, beforeEach, afterEach } from 'node:test';
@@ -121,6 +121,14 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       await put(index, manifest('app', d(20), { blobs: [d(1)] }));
       assert.deepEqual(await index.putManifest(write), { kind: 'stored' });
       assert.equal(await index.getManifest('app', d(10)).then((m) => m?.size), 100);
+    });
+
+    it('a manifest may reference the same blob twice (repeated empty layers)', async () => {
+      await index.addBlob('app', d(1), 1);
+      assert.deepEqual(await index.putManifest(manifest('app', d(10), { blobs: [d(1), d(1)], tag: 'v1' })), { kind: 'stored' });
+      assert.equal(await index.isBlobLive(d(1), new Date(Date.now() + 60_000)), true);
+      await index.importRepository('copy', { blobs: [{ digest: d(1), size: 1 }, { digest: d(1), size: 1 }], manifests: [{ digest: d(10), mediaType: MediaType.ociManifest, size: 100, blobs: [d(1), d(1)], children: [] }], tags: [{ tag: 'v1', digest: d(10) }] });
+      assert.equal((await index.resolveTag('copy', 'v1'))?.digest, d(10));
     });
 
     it('a blob being deleted cannot be linked or stored as a manifest until the deletion ends', async () => {

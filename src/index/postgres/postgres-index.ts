@@ -1,0 +1,436 @@
+/**
+ * The metadata index on PostgreSQL, shared by any number of Pier replicas. Same contract and same tables as
+ * the SQLite index (index/sqlite/); what differs is how concurrent writers are kept apart.
+ *
+ * SQLite runs one writer at a time. Here transactions run side by side (READ COMMITTED), so the pairs that
+ * must not interleave take transaction-level advisory locks on the digests they touch:
+ * - a write that makes a digest reachable (linking a blob, recording a manifest and what it references,
+ *   moving a tag) takes the digest's lock SHARED — pushes never wait for each other;
+ * - a garbage-collection step that removes reachability (dropping a blob's links before deleting its
+ *   bytes, removing an unused layer link, deleting an unreachable manifest) takes it EXCLUSIVE.
+ * Each is taken first thing in its transaction, so the liveness check that follows sees every write that
+ * got in before it (READ COMMITTED gives each statement a fresh snapshot), and a write that comes after
+ * sees the collector's result (the deletion mark, the missing link). Every transaction takes at most one
+ * exclusive lock and takes its locks before touching rows, so these locks cannot deadlock.
+ *
+ * Deletion marks and upload locks are tied to a session (postgres-session-locks.ts), so they work across
+ * machines and die with their holder.
+ *
+ * Adding a method: one public method = one statement or one `transaction()` (postgres-transactions.ts has
+ * the helpers); take `lockDigests` first when it races with garbage collection as described above.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Pool, QueryResultRow } from 'pg';
+import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, OutboxEvent, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
+import { storeEvents } from './postgres-outbox.ts';
+import type { ManifestMediaType } from '../../registry/model/media-types.ts';
+import { advisoryKey } from './advisory-keys.ts';
+import { SessionLocks } from './postgres-session-locks.ts';
+import { inTransaction, lockDigests, repositoryId, type Query } from './postgres-transactions.ts';
+import {
+  BLOB_LIVE_SQL,
+  reachableInRepositorySql,
+  REMOVE_UNUSED_LINK_SQL,
+  unreachableManifestsSql,
+  UNUSED_LINKS_SQL,
+} from './postgres-reachability.ts';
+
+type Row = Record<string, unknown>;
+
+/** A deletion mark stays in force this long even if its holder's session is gone (see isBeingDeleted). */
+const MARK_FLOOR_MS = 60_000;
+
+export class PostgresIndex implements MetadataIndex {
+  /** Names this process in deletion marks (for an operator reading blob_deletions). */
+  private readonly holder = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+
+  private readonly markFloorMs: number;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly locks: SessionLocks,
+    options: { markFloorMs?: number } = {},
+  ) {
+    this.markFloorMs = options.markFloorMs ?? MARK_FLOOR_MS;
+  }
+
+  private async query<T extends QueryResultRow = Row>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.pool.query<T>(sql, params)).rows;
+  }
+
+  private transaction<T>(work: (q: Query) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, work);
+  }
+
+  /**
+   * True while a garbage collection is deleting the digest's bytes. A mark counts while its holder's session
+   * still holds the deletion lock, and in any case for markFloorMs (default MARK_FLOOR_MS): a collector whose connection broke
+   * may still be deleting for a moment. A mark past both is stale and removed.
+   */
+  private async isBeingDeleted(q: Query, digest: string): Promise<boolean> {
+    const { rows } = await q.query<{ state: string }>(
+      `SELECT CASE
+         WHEN NOT EXISTS (SELECT 1 FROM blob_deletions WHERE digest = $1) THEN 'none'
+         WHEN EXISTS (SELECT 1 FROM blob_deletions WHERE digest = $1 AND started_at > now() - $3 * interval '1 millisecond') THEN 'deleting'
+         WHEN pg_try_advisory_xact_lock($2) THEN 'stale'
+         ELSE 'deleting' END AS state`,
+      [digest, advisoryKey('deleting', digest), this.markFloorMs],
+    );
+    const state = rows[0]!.state;
+    if (state === 'stale') await q.query('DELETE FROM blob_deletions WHERE digest = $1', [digest]);
+    return state === 'deleting';
+  }
+
+  // ---- blobs ----
+
+  async addBlob(repository: string, digest: string, size: number, events?: OutboxEvent[]): Promise<LinkResult> {
+    return this.transaction(async (q) => {
+      await lockDigests(q, [digest], 'shared');
+      if (await this.isBeingDeleted(q, digest)) return 'deleting';
+      const id = await repositoryId(q, repository, true);
+      await q.query(
+        `INSERT INTO repository_blobs (repository_id, digest, size, created_at) VALUES ($1, $2, $3, now())
+         ON CONFLICT (repository_id, digest) DO UPDATE SET size = excluded.size, created_at = excluded.created_at`,
+        [id, digest, size],
+      );
+      await storeEvents(q, events);
+      return 'linked';
+    });
+  }
+
+  async repositoryBlobSize(repository: string, digest: string): Promise<number | undefined> {
+    const rows = await this.query<{ size: number }>(
+      'SELECT b.size FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE r.name = $1 AND b.digest = $2',
+      [repository, digest],
+    );
+    return rows[0]?.size;
+  }
+
+  async removeBlob(repository: string, digest: string, events?: OutboxEvent[]): Promise<boolean> {
+    return this.transaction(async (q) => {
+      const result = await q.query(
+        'DELETE FROM repository_blobs b USING repositories r WHERE r.id = b.repository_id AND r.name = $1 AND b.digest = $2',
+        [repository, digest],
+      );
+      const removed = (result.rowCount ?? 0) > 0;
+      if (removed) await storeEvents(q, events);
+      return removed;
+    });
+  }
+
+  async missingBlobs(repository: string, digests: string[]): Promise<string[]> {
+    const present = await this.query<{ digest: string }>(
+      'SELECT b.digest FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE r.name = $1 AND b.digest = ANY($2::text[])',
+      [repository, digests],
+    );
+    const found = new Set(present.map((r) => r.digest));
+    return digests.filter((d) => !found.has(d));
+  }
+
+  // ---- manifests and tags ----
+
+  async putManifest(write: ManifestWrite, options: { trustReferences?: boolean; events?: OutboxEvent[] } = {}): Promise<PutManifestResult> {
+    return this.transaction(async (q): Promise<PutManifestResult> => {
+      await lockDigests(q, [write.digest, ...write.blobs, ...write.children], 'shared');
+      if (await this.isBeingDeleted(q, write.digest)) return { kind: 'deleting' };
+      let id = await repositoryId(q, write.repository, false);
+      if (!options.trustReferences) {
+        const missing = id === undefined ? [...write.blobs, ...write.children] : await this.missingReferences(q, id, write.blobs, write.children);
+        if (missing.length > 0) return { kind: 'missing', digests: missing };
+      }
+      id ??= await repositoryId(q, write.repository, true);
+      await this.insertManifest(q, id!, write);
+      if (write.tag !== undefined) {
+        await q.query(
+          `INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, now())
+           ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
+          [id, write.tag, write.digest],
+        );
+      }
+      await storeEvents(q, options.events);
+      return { kind: 'stored' };
+    });
+  }
+
+  /** Blobs not linked into the repository, then child manifests not in it, each in the order given. */
+  private async missingReferences(q: Query, id: number, blobs: string[], children: string[]): Promise<string[]> {
+    const { rows } = await q.query<{ digest: string; kind: string }>(
+      `SELECT digest, 'blob' AS kind FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2::text[])
+       UNION ALL SELECT digest, 'manifest' FROM manifests WHERE repository_id = $1 AND digest = ANY($3::text[])`,
+      [id, blobs, children],
+    );
+    const have = new Set(rows.map((r) => `${r.kind} ${r.digest}`));
+    return [...blobs.filter((d) => !have.has(`blob ${d}`)), ...children.filter((d) => !have.has(`manifest ${d}`))];
+  }
+
+  /** Inserts the manifest (a re-push refreshes pushed_at) and its references. */
+  private async insertManifest(q: Query, id: number, m: Omit<ManifestWrite, 'repository' | 'tag'>): Promise<void> {
+    await q.query(
+      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at, pushed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())
+       ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = excluded.pushed_at`,
+      [id, m.digest, m.mediaType, m.size, m.artifactType ?? null, m.subject ?? null, m.annotations ? JSON.stringify(m.annotations) : null],
+    );
+    const kinds = [...m.blobs.map(() => 'blob'), ...m.children.map(() => 'manifest')];
+    if (kinds.length === 0) return;
+    await q.query(
+      `INSERT INTO manifest_references (repository_id, manifest_digest, kind, target_digest)
+       SELECT $1, $2, kind, target FROM unnest($3::text[], $4::text[]) AS r (kind, target) ON CONFLICT DO NOTHING`,
+      [id, m.digest, kinds, [...m.blobs, ...m.children]],
+    );
+  }
+
+  async getManifest(repository: string, digest: string): Promise<ManifestRecord | undefined> {
+    const rows = await this.query(
+      'SELECT m.digest, m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2',
+      [repository, digest],
+    );
+    return toManifest(rows[0]);
+  }
+
+  async deleteManifest(repository: string, digest: string, events?: OutboxEvent[]): Promise<string[] | undefined> {
+    return this.transaction(async (q) => {
+      const id = await repositoryId(q, repository, false);
+      if (id === undefined) return undefined;
+      const tags = await q.query<{ name: string }>('SELECT name FROM tags WHERE repository_id = $1 AND digest = $2 ORDER BY name FOR UPDATE', [id, digest]);
+      const removed = await q.query('DELETE FROM manifests WHERE repository_id = $1 AND digest = $2', [id, digest]);
+      if ((removed.rowCount ?? 0) === 0) return undefined;
+      await storeEvents(q, events);
+      return tags.rows.map((r) => r.name);
+    });
+  }
+
+  async missingManifests(repository: string, digests: string[]): Promise<string[]> {
+    const present = await this.query<{ digest: string }>(
+      'SELECT m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = ANY($2::text[])',
+      [repository, digests],
+    );
+    const found = new Set(present.map((r) => r.digest));
+    return digests.filter((d) => !found.has(d));
+  }
+
+  async resolveTag(repository: string, tag: string): Promise<ManifestRecord | undefined> {
+    const rows = await this.query(
+      `SELECT m.digest, m.media_type, m.size FROM tags t
+       JOIN repositories r ON r.id = t.repository_id
+       JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
+       WHERE r.name = $1 AND t.name = $2`,
+      [repository, tag],
+    );
+    return toManifest(rows[0]);
+  }
+
+  async deleteTag(repository: string, tag: string, expectedDigest?: string, events?: OutboxEvent[]): Promise<boolean> {
+    return this.transaction(async (q) => {
+      const result = await q.query(
+        `DELETE FROM tags t USING repositories r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2 ${expectedDigest !== undefined ? 'AND t.digest = $3' : ''}`,
+        expectedDigest !== undefined ? [repository, tag, expectedDigest] : [repository, tag],
+      );
+      const removed = (result.rowCount ?? 0) > 0;
+      if (removed) await storeEvents(q, events);
+      return removed;
+    });
+  }
+
+  async appendEvents(events: OutboxEvent[]): Promise<void> {
+    if (events.length > 0) await this.transaction((q) => storeEvents(q, events));
+  }
+
+  async listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | undefined> {
+    const id = await repositoryId(this.pool, repository, false);
+    if (id === undefined) return undefined;
+    const rows = await this.query<{ name: string }>('SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3', [id, after ?? '', limit]);
+    return rows.map((r) => r.name);
+  }
+
+  async listRepositories(after: string | undefined, limit: number): Promise<string[]> {
+    const rows = await this.query<{ name: string }>('SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2', [after ?? '', limit]);
+    return rows.map((r) => r.name);
+  }
+
+  async tagRecords(repository: string): Promise<TagRecord[]> {
+    const rows = await this.query<{ name: string; digest: string; updated_at: Date }>(
+      `SELECT t.name, t.digest, t.updated_at FROM tags t JOIN repositories r ON r.id = t.repository_id
+       WHERE r.name = $1 ORDER BY t.updated_at DESC, t.name`,
+      [repository],
+    );
+    return rows.map((r) => ({ tag: r.name, digest: r.digest, updatedAt: r.updated_at }));
+  }
+
+  async usage(scope: UsageScope): Promise<number> {
+    const rows =
+      'repository' in scope
+        ? await this.query<{ total: number | null }>(
+            'SELECT sum(b.size)::bigint AS total FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE r.name = $1',
+            [scope.repository],
+          )
+        : await this.query<{ total: number | null }>(
+            `SELECT sum(size)::bigint AS total FROM (
+               SELECT b.digest, max(b.size) AS size FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
+               WHERE r.name = $1 OR starts_with(r.name, $1 || '/') GROUP BY b.digest) per_blob`,
+            [scope.namespace],
+          );
+    return rows[0]?.total ?? 0;
+  }
+
+  async blobInScope(scope: UsageScope, digest: string): Promise<boolean> {
+    const [where, name] = 'repository' in scope ? ['r.name = $1', scope.repository] : [`(r.name = $1 OR starts_with(r.name, $1 || '/'))`, scope.namespace];
+    const rows = await this.query(`SELECT 1 FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id WHERE ${where} AND b.digest = $2 LIMIT 1`, [name, digest]);
+    return rows.length > 0;
+  }
+
+  async repositoryExists(repository: string): Promise<boolean> {
+    return (await repositoryId(this.pool, repository, false)) !== undefined;
+  }
+
+  async listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerRecord[]> {
+    const rows = await this.query(
+      `SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m JOIN repositories r ON r.id = m.repository_id
+       WHERE r.name = $1 AND m.subject = $2 ${artifactType !== undefined ? 'AND m.artifact_type = $3' : ''} ORDER BY m.digest`,
+      artifactType !== undefined ? [repository, subject, artifactType] : [repository, subject],
+    );
+    return rows.map((r) => {
+      const record: ReferrerRecord = { digest: r.digest as string, mediaType: r.media_type as string, size: r.size as number };
+      if (r.artifact_type) record.artifactType = r.artifact_type as string;
+      if (r.annotations) record.annotations = JSON.parse(r.annotations as string) as Record<string, string>;
+      return record;
+    });
+  }
+
+  // ---- garbage collection ----
+
+  async unreachableManifests(cutoff: Date, keepReferrers: boolean): Promise<Array<{ repository: string; digest: string }>> {
+    const rows = await this.query<{ name: string; digest: string }>(unreachableManifestsSql(keepReferrers), [cutoff]);
+    return rows.map((r) => ({ repository: r.name, digest: r.digest }));
+  }
+
+  async deleteManifestIfUnreachable(repository: string, digest: string, cutoff: Date, keepReferrers: boolean): Promise<boolean> {
+    return this.transaction(async (q) => {
+      await lockDigests(q, [digest], 'exclusive');
+      const id = await repositoryId(q, repository, false);
+      if (id === undefined) return false;
+      if ((await q.query(reachableInRepositorySql(keepReferrers), [id, digest])).rows.length > 0) return false;
+      const deleted = await q.query('DELETE FROM manifests WHERE repository_id = $1 AND digest = $2 AND pushed_at < $3', [id, digest, cutoff]);
+      return (deleted.rowCount ?? 0) > 0;
+    });
+  }
+
+  async unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
+    const rows = await this.query<{ name: string; digest: string }>(UNUSED_LINKS_SQL, [cutoff]);
+    return rows.map((r) => ({ repository: r.name, digest: r.digest }));
+  }
+
+  async removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean> {
+    return this.transaction(async (q) => {
+      await lockDigests(q, [digest], 'exclusive');
+      return ((await q.query(REMOVE_UNUSED_LINK_SQL, [repository, digest, cutoff])).rowCount ?? 0) > 0;
+    });
+  }
+
+  async isBlobLive(digest: string, cutoff: Date): Promise<boolean> {
+    return (await this.query(BLOB_LIVE_SQL, [digest, cutoff])).length > 0;
+  }
+
+  async beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined> {
+    const key = advisoryKey('deleting', digest);
+    // The session lock says "a collector is deleting these bytes" for as long as this process lives;
+    // failing to get it means another collector (here or on another replica) has the blob.
+    if (this.locks.holds(key, 'gc') || !(await this.locks.tryLock(key, 'gc'))) return undefined;
+    let repositories: string[] | undefined;
+    try {
+      repositories = await this.transaction(async (q) => {
+        await lockDigests(q, [digest], 'exclusive');
+        if ((await q.query(BLOB_LIVE_SQL, [digest, cutoff])).rows.length > 0) return undefined;
+        const dropped = await q.query<{ name: string }>(
+          'DELETE FROM repository_blobs b USING repositories r WHERE r.id = b.repository_id AND b.digest = $1 RETURNING r.name',
+          [digest],
+        );
+        await q.query(
+          `INSERT INTO blob_deletions (digest, started_at, holder) VALUES ($1, now(), $2)
+           ON CONFLICT (digest) DO UPDATE SET started_at = excluded.started_at, holder = excluded.holder`,
+          [digest, this.holder],
+        );
+        return dropped.rows.map((r) => r.name).sort();
+      });
+    } finally {
+      if (repositories === undefined) await this.locks.unlock(key, 'gc');
+    }
+    return repositories;
+  }
+
+  async endBlobDeletion(digest: string): Promise<void> {
+    await this.query('DELETE FROM blob_deletions WHERE digest = $1', [digest]);
+    await this.locks.unlock(advisoryKey('deleting', digest), 'gc');
+  }
+
+  // ---- upload sessions ----
+
+  /**
+   * The lock is a session advisory lock: it lasts until unlockUpload or until this process's session ends
+   * (crash, kill, lost connection), whatever `ttlMs` says — a renewal only confirms it is still held.
+   */
+  async lockUpload(id: string, owner: string, _ttlMs: number): Promise<boolean> {
+    return this.locks.tryLock(advisoryKey('upload', id), owner);
+  }
+
+  async unlockUpload(id: string, owner: string): Promise<void> {
+    await this.locks.unlock(advisoryKey('upload', id), owner);
+  }
+
+  // ---- rebuild ----
+
+  async importRepository(
+    repository: string,
+    content: { blobs: Array<{ digest: string; size: number }>; manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>; tags: Array<{ tag: string; digest: string }> },
+  ): Promise<void> {
+    await this.transaction(async (q) => {
+      const id = (await repositoryId(q, repository, true))!;
+      const blobs = new Map(content.blobs.map((b) => [b.digest, b.size]));
+      if (blobs.size > 0) {
+        await q.query(
+          `INSERT INTO repository_blobs (repository_id, digest, size, created_at) SELECT $1, d, s, now() FROM unnest($2::text[], $3::bigint[]) AS b (d, s)
+           ON CONFLICT (repository_id, digest) DO UPDATE SET size = excluded.size, created_at = excluded.created_at`,
+          [id, [...blobs.keys()], [...blobs.values()]],
+        );
+      }
+      const known = new Set<string>();
+      for (const m of content.manifests) {
+        if (known.has(m.digest)) continue;
+        await this.insertManifest(q, id, m);
+        known.add(m.digest);
+      }
+      const tags = content.tags.filter((t) => known.has(t.digest));
+      if (tags.length > 0) {
+        await q.query(
+          `INSERT INTO tags (repository_id, name, digest, updated_at) SELECT $1, t, d, now() FROM unnest($2::text[], $3::text[]) AS x (t, d)
+           ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
+          [id, tags.map((t) => t.tag), tags.map((t) => t.digest)],
+        );
+      }
+    });
+  }
+
+  async clear(): Promise<void> {
+    await this.query('TRUNCATE tags, manifest_references, manifests, repository_blobs, repositories, blob_deletions');
+  }
+
+  /** False until markBuilt: a new index must first be built from whatever storage already holds. */
+  async isBuilt(): Promise<boolean> {
+    return (await this.query("SELECT 1 FROM meta WHERE key = 'built'")).length > 0;
+  }
+
+  async markBuilt(): Promise<void> {
+    await this.query("INSERT INTO meta (key, value) VALUES ('built', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [new Date().toISOString()]);
+  }
+
+  /** The index closes its session locks; the pool belongs to whoever opened it (postgres-backend.ts). */
+  async close(): Promise<void> {
+    await this.locks.close();
+  }
+}
+
+function toManifest(row: Row | undefined): ManifestRecord | undefined {
+  if (!row) return undefined;
+  return { digest: row.digest as string, mediaType: row.media_type as ManifestMediaType, size: row.size as number };
+}
