@@ -13,8 +13,8 @@
  *
  * Ordering rule for implementations: `seq` must become visible in increasing order (a committed event never
  * gets a smaller seq than one already visible), or fan-out would skip it. SQLite serialises writers, which
- * gives this for free; PostgreSQL must serialise outbox inserts (e.g. a transaction-level advisory lock
- * taken before the insert) so sequence values commit in order.
+ * gives this for free; PostgreSQL serialises outbox inserts with a transaction-level advisory lock
+ * (index/postgres/postgres-outbox.ts) so sequence values commit in order.
  */
 
 /** An event as stored in the outbox. */
