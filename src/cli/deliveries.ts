@@ -30,8 +30,8 @@ export function deliveriesCommand(): Command {
     if (flags.status !== undefined && !STATUSES.includes(flags.status as DeliveryStatus)) fail(`--status: one of ${STATUSES.join(', ')}`);
     const limit = Number(flags.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) fail('--limit: 1 to 10000');
-    await withEventLog(flags, 'deliveries', async (index) => {
-      const list = await index.eventLog.listDeliveries({
+    await withEventLog(flags, 'deliveries', async (store) => {
+      const list = await store.eventLog.listDeliveries({
         limit,
         ...(flags.status ? { status: flags.status as DeliveryStatus } : {}),
         ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
@@ -47,8 +47,8 @@ export function deliveriesCommand(): Command {
   });
 
   withDataFlags(deliveries.command('show').description('one delivery as JSON').argument('<id>', 'the delivery id')).action(async (id: string, flags: DataFlags) => {
-    await withEventLog(flags, 'deliveries', async (index) => {
-      const d = await index.eventLog.getDelivery(id);
+    await withEventLog(flags, 'deliveries', async (store) => {
+      const d = await store.eventLog.getDelivery(id);
       if (!d) return fail(`no delivery ${id}`);
       process.stdout.write(`${JSON.stringify(plain(d), null, 2)}\n`);
     });
@@ -56,9 +56,9 @@ export function deliveriesCommand(): Command {
 
   withDataFlags(deliveries.command('redeliver').description('send a dead, cancelled or delivered delivery again').argument('<id>', 'the delivery id')).action(
     async (id: string, flags: DataFlags) => {
-      await withEventLog(flags, 'deliveries', async (index) => {
-        if (!(await index.eventLog.redeliver(id, new Date()))) {
-          const d = await index.eventLog.getDelivery(id);
+      await withEventLog(flags, 'deliveries', async (store) => {
+        if (!(await store.eventLog.redeliver(id, new Date()))) {
+          const d = await store.eventLog.getDelivery(id);
           fail(d ? `the delivery is ${d.status}: only dead, cancelled or delivered deliveries can be redelivered` : `no delivery ${id}`);
         }
         process.stdout.write(`delivery ${id} is pending again\n`);

@@ -1,13 +1,13 @@
 /**
- * Opens the event log of a data directory for `pier webhook` and `pier deliveries` (the index file of
- * `--data DIR` or of `--config config.yml`'s storage), so a running `pier serve` on the same directory sees
- * a change within a second.
+ * Opens the event log of the configured index for `pier webhook` and `pier deliveries`: SQLite in the data
+ * directory (`--data DIR`, or `--config config.yml`'s storage), or PostgreSQL when `index.backend` says so,
+ * so a running `pier serve` on the same index sees a change within a second.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { indexFile } from '../main/open-registry.ts';
-import { SqliteIndex } from '../index/sqlite/sqlite-index.ts';
 import type { PierConfig } from '../config/schema.ts';
+import { indexSettings } from '../config/serve-settings.ts';
+import { openIndexBackend } from '../main/open-index.ts';
+import type { EventLog } from '../events/event-log.ts';
+import type { MetadataIndex } from '../registry/ports.ts';
 import { loadDataSettings, type DataFlags } from './token.ts';
 
 export function cliFail(command: string, message: string): never {
@@ -15,19 +15,21 @@ export function cliFail(command: string, message: string): never {
   process.exit(1);
 }
 
-export async function withEventLog<T>(flags: DataFlags, command: string, work: (index: SqliteIndex, config: PierConfig) => Promise<T>): Promise<T> {
+export async function withEventLog<T>(
+  flags: DataFlags,
+  command: string,
+  work: (store: { index: MetadataIndex; eventLog: EventLog }, config: PierConfig) => Promise<T>,
+): Promise<T> {
   const { config, dataDir } = loadDataSettings(flags, command);
-  const file = indexFile(dataDir);
-  mkdirSync(dirname(file), { recursive: true });
-  const index = new SqliteIndex(file);
+  const backend = await openIndexBackend(indexSettings(config), dataDir); // creates or migrates the schema, refuses a newer one
   try {
-    return await work(index, config);
+    return await work({ index: backend.index, eventLog: backend.eventLog }, config);
   } finally {
-    await index.close();
+    await backend.close();
   }
 }
 
 export const withDataFlags = <T extends { option(flags: string, description: string): T }>(c: T): T =>
   c
-    .option('--config <file>', 'config.yml: the data directory (storage.filesystem.rootdirectory) and notifications.webhooks')
+    .option('--config <file>', 'config.yml: the data directory or index, and notifications.webhooks')
     .option('--data <dir>', 'data directory (env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY; default ./data)');

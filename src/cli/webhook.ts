@@ -29,11 +29,11 @@ export function webhookCommand(): Command {
       .option('--after <id>', 'chain: fire only after this webhook was called back with success')
       .option('--json', 'print the webhook and its secret as JSON'),
   ).action(async (flags: DataFlags & { name: string; url: string; repositories: string; format?: string; event?: string[]; after?: string; json?: boolean }) => {
-    await withEventLog(flags, 'webhook', async (index, config) => {
+    await withEventLog(flags, 'webhook', async (store, config) => {
       const policy = new OutboundPolicy({ allow: config.notifications.webhooks.allow, deny: config.notifications.webhooks.deny });
       try {
         const input = { name: flags.name, url: flags.url, repositories: flags.repositories, format: flags.format, events: flags.event, after: flags.after };
-        const created = await createWebhook(index.eventLog, policy, input, process.env.USER);
+        const created = await createWebhook(store.eventLog, policy, input, process.env.USER);
         if (flags.json) process.stdout.write(`${JSON.stringify({ ...webhookJson(created), secret: created.secret }, null, 2)}\n`);
         else {
           process.stdout.write(`${created.secret}\n`);
@@ -47,8 +47,8 @@ export function webhookCommand(): Command {
   });
 
   withDataFlags(webhook.command('list').description('list webhooks (never their secrets)').option('--json', 'print JSON')).action(async (flags: DataFlags & { json?: boolean }) => {
-    await withEventLog(flags, 'webhook', async (index) => {
-      const list = await index.eventLog.listWebhooks();
+    await withEventLog(flags, 'webhook', async (store) => {
+      const list = await store.eventLog.listWebhooks();
       if (flags.json) return void process.stdout.write(`${JSON.stringify({ webhooks: list.map(webhookJson) }, null, 2)}\n`);
       process.stdout.write(`${['ID', 'NAME', 'FORMAT', 'REPOSITORIES', 'EVENTS', 'AFTER', 'URL'].join('\t')}\n`);
       for (const w of list) process.stdout.write(`${[w.id, w.name, w.format, w.repositories, w.eventTypes.join(',') || 'image.pushed', w.after ?? '-', w.url].join('\t')}\n`);
@@ -56,17 +56,17 @@ export function webhookCommand(): Command {
   });
 
   withDataFlags(webhook.command('delete').description('delete a webhook and its deliveries').argument('<id>', 'the webhook id')).action(async (id: string, flags: DataFlags) => {
-    await withEventLog(flags, 'webhook', async (index) => {
-      if (!(await index.eventLog.deleteWebhook(id))) fail(`no webhook ${id}`);
+    await withEventLog(flags, 'webhook', async (store) => {
+      if (!(await store.eventLog.deleteWebhook(id))) fail(`no webhook ${id}`);
       process.stdout.write(`deleted webhook ${id}\n`);
     });
   });
 
   withDataFlags(webhook.command('test').description('send a test event (an image push of tag pier-test)').argument('<id>', 'the webhook id')).action(async (id: string, flags: DataFlags) => {
-    await withEventLog(flags, 'webhook', async (index) => {
-      const found = await index.eventLog.getWebhook(id);
+    await withEventLog(flags, 'webhook', async (store) => {
+      const found = await store.eventLog.getWebhook(id);
       if (!found) return fail(`no webhook ${id}`);
-      const eventId = await sendTestEvent(index, found, { addr: `${hostname()}:cli`, instanceID: randomUUID() }, process.env.USER);
+      const eventId = await sendTestEvent(store.index, found, { addr: `${hostname()}:cli`, instanceID: randomUUID() }, process.env.USER);
       process.stdout.write(`stored test event ${eventId}: a running pier serve delivers it (see pier deliveries list --endpoint webhook:${id})\n`);
     });
   });
