@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --out FILE] [-- --only push,pull] [-- --pier auto|dist|tsx] [-- --pier-root DIR]
- *  [-- --pier-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"] [-- --no-reference-cache] [-- --keep-data] [-- --big-tags N]`
+ *  [-- --pier-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"] [-- --no-reference-cache] [-- --keep-data] [-- --big-tags N]
+ *  [-- --workers N]`
  *
  * Pier against the reference registry (CNCF Distribution, `docker-registry`) on this machine: both start on
  * loopback ports with fresh data directories; every workload runs in the order Pier, reference, reference,
@@ -45,6 +46,8 @@ export interface BenchOptions {
   /** The Pier checkout to run; default this repository. */
   pierRoot: string;
   pierNodeArgs: string[];
+  /** `pier serve --workers` (default: one per CPU core, as Pier's own default). */
+  pierWorkers: number;
   referenceCache: boolean;
   keepData: boolean;
 }
@@ -113,7 +116,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   };
 
   const pierLaunch = preparePier(options.pierRoot, options.pier, log);
-  const launchOptions: LaunchOptions = { pierRoot: options.pierRoot, pierLaunch, pierNodeArgs: options.pierNodeArgs, referenceCache: options.referenceCache };
+  const launchOptions: LaunchOptions = { pierRoot: options.pierRoot, pierLaunch, pierNodeArgs: options.pierNodeArgs, pierWorkers: options.pierWorkers, referenceCache: options.referenceCache };
   const dataRoot = mkdtempSync(join(os.tmpdir(), 'pier-bench-'));
   const start = async (kind: ServerKind, dataDir: string): Promise<RunningServer> => {
     const server = await launch(kind, dataDir, launchOptions);
@@ -137,7 +140,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     return { path, tmpfs };
   };
   const ctx: BenchContext = { profile, log, launch: start, pierCli: (args) => runPierCli(launchOptions, args), scratchDir };
-  log(`profile ${profile.name}; data under ${dataRoot}; Pier from ${options.pierRoot} through ${pierLaunch}${options.pierNodeArgs.length ? ` with ${options.pierNodeArgs.join(' ')}` : ''}`);
+  log(`profile ${profile.name}; data under ${dataRoot}; Pier with ${options.pierWorkers} worker${options.pierWorkers === 1 ? ' (one process)' : 's'} from ${options.pierRoot} through ${pierLaunch}${options.pierNodeArgs.length ? ` with ${options.pierNodeArgs.join(' ')}` : ''}`);
 
   const targets = new Map<TargetKind, Target>();
   const makeTarget = (kind: TargetKind, server: RunningServer): Target => {
@@ -296,7 +299,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       ceiling,
       ceilingSamples,
       servers: {
-        pier: `${pierLaunch === 'dist' ? 'node dist/cli/main.js' : 'node --import tsx src/cli/main.ts'} serve --delete --log-level warn${options.pierNodeArgs.length ? ` (node ${options.pierNodeArgs.join(' ')})` : ''} in ${options.pierRoot}`,
+        pier: `${pierLaunch === 'dist' ? 'node dist/cli/main.js' : 'node --import tsx src/cli/main.ts'} serve --delete --log-level warn --workers ${options.pierWorkers}${options.pierNodeArgs.length ? ` (node ${options.pierNodeArgs.join(' ')})` : ''} in ${options.pierRoot}`,
         reference: `${commandOutput('docker-registry', ['--version'], 'docker-registry')}, filesystem storage, delete enabled, access log off${options.referenceCache ? ', blobdescriptor cache inmemory (its shipped default)' : ''}`,
       },
       figures: [...figures.values()],
@@ -346,6 +349,7 @@ function parseOptions(argv: string[]): BenchOptions {
       'no-reference-cache': { type: 'boolean', default: false },
       'keep-data': { type: 'boolean', default: false },
       'big-tags': { type: 'string' },
+      workers: { type: 'string' },
     },
   });
   const only = values.only?.split(',').map((w) => w.trim()).filter(Boolean);
@@ -353,8 +357,11 @@ function parseOptions(argv: string[]): BenchOptions {
   if (!['auto', 'dist', 'tsx'].includes(values.pier)) throw new Error('--pier must be auto, dist or tsx');
   const bigTags = values['big-tags'] === undefined ? undefined : Number(values['big-tags']);
   if (bigTags !== undefined && !(Number.isInteger(bigTags) && bigTags >= 0)) throw new Error('--big-tags must be a whole number');
+  const workers = values.workers === undefined ? os.availableParallelism() : Number(values.workers);
+  if (!(Number.isInteger(workers) && workers >= 1)) throw new Error('--workers must be a whole number of at least 1');
   return {
     profile: values.quick ? 'quick' : 'full',
+    pierWorkers: workers,
     ...(bigTags !== undefined ? { bigTags } : {}),
     ...(values.out ? { out: resolve(values.out) } : {}),
     ...(only ? { only: only as WorkloadId[] } : {}),

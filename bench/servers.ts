@@ -39,6 +39,8 @@ export interface LaunchOptions {
   pierLaunch: PierLaunch;
   /** Extra node flags for Pier, e.g. --cpu-prof. */
   pierNodeArgs: string[];
+  /** `pier serve --workers`: worker processes (1: a single process). */
+  pierWorkers: number;
   /** Write the reference registry's shipped `cache: blobdescriptor: inmemory` (Debian's and registry:2's default config). */
   referenceCache: boolean;
 }
@@ -111,6 +113,21 @@ function referenceConfig(dataDir: string, port: number, cache: boolean): string 
   ].join('\n');
 }
 
+/** pier_serving_processes from /metrics (summed over a worker pool); 0 when it cannot be read. */
+function servingProcesses(url: string): Promise<number> {
+  return new Promise((resolveCount) => {
+    const req = http.get(`${url}/metrics`, { agent: false, timeout: 5000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.once('end', () => resolveCount(Number(/^pier_serving_processes (\d+)/m.exec(text)?.[1] ?? 0)));
+      res.once('error', () => resolveCount(0));
+    });
+    req.once('error', () => resolveCount(0));
+    req.once('timeout', () => req.destroy());
+  });
+}
+
 /** 200 on GET /v2/ over a fresh connection? */
 function answers200(url: string): Promise<boolean> {
   return new Promise((resolveCheck) => {
@@ -142,7 +159,7 @@ function command(kind: ServerKind, port: number, dataDir: string, options: Launc
     const entry = options.pierLaunch === 'dist' ? ['dist/cli/main.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
     return {
       file: process.execPath,
-      args: [...options.pierNodeArgs, ...entry, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir, '--delete', '--log-level', 'warn'],
+      args: [...options.pierNodeArgs, ...entry, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir, '--delete', '--log-level', 'warn', '--workers', String(options.pierWorkers)],
       cwd: options.pierRoot,
     };
   }
@@ -204,6 +221,17 @@ async function launchOnce(kind: ServerKind, dataDir: string, port: number, optio
     await sleep(5);
   }
   const startupMs = performance.now() - started;
+  // A worker pool answers its first 200 from the first worker up; a workload must not begin (and pin its
+  // keep-alive connections to that worker) before every worker serves.
+  if (kind === 'pier' && options.pierWorkers > 1) {
+    while ((await servingProcesses(url)) < options.pierWorkers) {
+      if (!alive() || performance.now() > deadline) {
+        await stopChild(child);
+        throw new Error(`pier did not bring up ${options.pierWorkers} workers within 30 s:\n${output}`);
+      }
+      await sleep(20);
+    }
+  }
   return {
     kind,
     url,

@@ -8,6 +8,20 @@ import { accessSync, constants } from 'node:fs';
 import { Command } from 'commander';
 import { formatProblem, loadConfig, type ConfigProblem } from '../config/load.ts';
 import type { PierConfig } from '../config/schema.ts';
+import { parseDefinition } from '../builds/model/definition.ts';
+
+/** builds.definitions, checked with the admin API's rules (the schema takes them as they are). */
+function invalidBuildDefinitions(config: PierConfig, where: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  config.builds.definitions.forEach((definition, n) => {
+    try {
+      parseDefinition(definition, 'config');
+    } catch (error) {
+      problems.push({ key: `builds.definitions.${n}`, message: (error as Error).message, where });
+    }
+  });
+  return problems;
+}
 
 export function configCommand(): Command {
   const config = new Command('config').description('work with configuration files');
@@ -18,7 +32,7 @@ export function configCommand(): Command {
     .option('--with-env', 'apply REGISTRY_* environment overrides, as pier serve does')
     .action((file: string, flags: { withEnv?: boolean }) => {
       const result = loadConfig({ file, env: flags.withEnv ? process.env : {} });
-      const problems = [...result.problems, ...(result.config ? unreadableFiles(result.config, file) : [])];
+      const problems = [...result.problems, ...(result.config ? [...unreadableFiles(result.config, file), ...invalidBuildDefinitions(result.config, file)] : [])];
       for (const p of problems) process.stderr.write(`error: ${formatProblem(p)}\n`);
       for (const n of result.notices) process.stdout.write(`${n.level === 'warn' ? 'warning' : 'note'}: ${n.key ? `${n.key}: ` : ''}${n.message}\n`);
       if (problems.length > 0) {

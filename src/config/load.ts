@@ -38,6 +38,8 @@ export interface ServeFlags {
   drainTimeout?: string;
   /** Seconds. */
   shutdownDelay?: string;
+  /** Worker processes (Pier-only). */
+  workers?: string;
 }
 
 export interface LoadOptions {
@@ -75,6 +77,7 @@ const FLAG_KEYS: Record<keyof ServeFlags, { path: string[]; flag: string; value:
   logLevel: { path: ['log', 'level'], flag: '--log-level', value: String },
   drainTimeout: { path: ['http', 'draintimeout'], flag: '--drain-timeout', value: secondsFlag },
   shutdownDelay: { path: ['http', 'shutdowndelay'], flag: '--shutdown-delay', value: secondsFlag },
+  workers: { path: ['http', 'workers'], flag: '--workers', value: String },
 };
 
 function secondsFlag(v: string | boolean): string {

@@ -242,6 +242,15 @@ export const configSchema = section({
     draintimeout: duration().default(30_000),
     // Pier-only: keep serving this long with /readyz at 503 before closing the listener on SIGTERM.
     shutdowndelay: duration().default(0),
+    // Pier-only: worker processes sharing the listener (absent: one per CPU core; 1: a single process).
+    workers: int(1).optional(),
+    // Pier-only: answer blob GETs with X-Accel-Redirect so a front nginx sends the file itself (sendfile).
+    accelredirect: section({
+      enabled: bool().default(false),
+      prefix: z
+        .preprocess(nullToUndefined, z.string({ error: expected(`a path`) }).regex(/^\/(?:[A-Za-z0-9._~-]+\/)*$/, 'must be a path that starts and ends with /, e.g. /_pier_storage/'))
+        .default('/_pier_storage/'),
+    }),
     tls: section({
       certificate: str().optional(),
       key: str().optional(),
@@ -364,6 +373,17 @@ export const configSchema = section({
       connecttimeout: duration().default(10_000),
     }),
   }),
+  // Pier-only: automated builds, build triggers and repository links (docs/builds.md).
+  builds: section({
+    enabled: bool().default(false),
+    concurrency: int(1).default(2),
+    timeout: duration().default(3_600_000),
+    workdir: str().optional(),
+    registryhosts: list(str()).default([]),
+    sourcehosts: list(str()).default([]),
+    // Checked in full by the builds module (the same rules as the admin API's).
+    definitions: z.array(anyValue).default([]),
+  }),
   // Pier-only: who may do what, and limits on failed logins.
   access: section({
     loginlimit: section({
@@ -385,6 +405,8 @@ export type PierConfig = z.output<typeof configSchema>;
 /** Keys the reference registry does not have (docs/configuration.md marks each "Pier-only"). */
 export const PIER_ONLY_KEYS = [
   'http.shutdowndelay',
+  'http.workers',
+  'http.accelredirect',
   'auth.token.signingkey',
   'auth.token.expiration',
   'auth.token.refreshexpiration',
@@ -401,6 +423,7 @@ export const PIER_ONLY_KEYS = [
   'proxy.upstreams',
   'proxy.upstreams[]',
   'index',
+  'builds',
   'notifications.events.enabled',
   'notifications.events.pulls',
   'notifications.endpoints[].format',

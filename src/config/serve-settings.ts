@@ -2,6 +2,7 @@
  * What `pier serve` runs with, derived from the loaded configuration (load.ts: config.yml → REGISTRY_*
  * environment → flags). Plain values only: main/ and cli/ turn them into servers and files.
  */
+import { availableParallelism } from 'node:os';
 import type { LevelWithSilent } from 'pino';
 import { loadConfigOrThrow, type ConfigNotice, type ServeFlags } from './load.ts';
 import { parseListenAddress, type ListenAddress } from './listen-address.ts';
@@ -33,6 +34,10 @@ export interface ServeSettings {
   logFields: Record<string, unknown>;
   drainTimeoutMs: number;
   shutdownDelayMs: number;
+  /** Worker processes sharing the listener; 1 is a single process. */
+  workers: number;
+  /** http.accelredirect.prefix when enabled: blob GETs answer with X-Accel-Redirect. */
+  accelRedirect?: string;
   tls?: TlsSettings;
   /** http.headers: added to every response. */
   headers: Record<string, string[]>;
@@ -106,6 +111,8 @@ export function settingsFromConfig(config: PierConfig, notices: ConfigNotice[] =
     logFields: config.log.fields,
     drainTimeoutMs: config.http.draintimeout,
     shutdownDelayMs: config.http.shutdowndelay,
+    workers: config.http.workers ?? availableParallelism(),
+    ...(config.http.accelredirect.enabled ? { accelRedirect: config.http.accelredirect.prefix } : {}),
     ...(tls.certificate !== undefined && tls.key !== undefined
       ? {
           tls: {

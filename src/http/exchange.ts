@@ -9,6 +9,8 @@ export interface Exchange {
   /** Path parameters, already percent-decoded; validated by the handler. */
   params: { name?: string; reference?: string; digest?: string; uuid?: string };
   registry: Registry;
+  /** http.accelredirect: the front proxy's internal location for the storage root; blob GETs answer with X-Accel-Redirect. */
+  accelRedirect?: string;
 }
 
 export type Handler = (exchange: Exchange) => Promise<void>;

@@ -17,7 +17,8 @@ import { uploadRange } from './routes/uploads.ts';
 import { reply, replyJson } from './exchange.ts';
 import type { RequestGate } from './request-gate.ts';
 import type { AdminHandler } from './admin/admin-api.ts';
-import { runInRequestScope } from '../events/request-context.ts';
+import type { BuildHooks } from './builds/build-hooks.ts';
+import { runInRequestScope, type RequestFacts } from '../events/request-context.ts';
 
 export interface HttpServerOptions {
   registry: Registry;
@@ -28,6 +29,10 @@ export interface HttpServerOptions {
   gate?: RequestGate;
   /** The admin API under /pier/api/ (it authenticates on its own). */
   admin?: AdminHandler;
+  /** http.accelredirect.prefix when enabled (see routes/blobs.ts). */
+  accelRedirect?: string;
+  /** Build trigger URLs and source webhooks (each request carries its own secret). */
+  buildHooks?: BuildHooks;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -50,45 +55,43 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions): Promise<void> {
-  const started = process.hrtime.bigint();
-  const socket = req.socket;
-  const health = options.health;
-  const header = req.headers['x-request-id'];
-  const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
-  res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
-  res.setHeader('X-Request-ID', requestId);
-  if (health.state === 'draining') res.shouldKeepAlive = false;
-  const method = req.method ?? 'GET';
+/** Serves the request inside a scope holding what events caused by it report about it (events/request-context.ts). */
+function handle(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions): Promise<void> {
   const raw = req.url ?? '/';
   const q = raw.indexOf('?');
-  // What events caused by this request report about it (events/request-context.ts).
-  const facts = {
-    id: requestId,
+  const socket = req.socket;
+  const facts: RequestFacts = {
+    id: '', // set by serve() once the request id is known
     addr: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`,
     host: req.headers.host ?? String(req.headers[':authority'] ?? ''),
-    method,
+    method: req.method ?? 'GET',
     useragent: req.headers['user-agent'] ?? '',
     scheme: (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
     query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)),
   };
-  return runInRequestScope(facts, () => serve(req, res, raw, q, started, options));
+  return runInRequestScope(facts, () => serve(req, res, options, facts));
 }
 
 async function serve(
   req: IncomingMessage,
   res: ServerResponse,
-  raw: string,
-  q: number,
-  started: bigint,
-  { registry, logger, metrics, health, gate, admin }: HttpServerOptions,
+  { registry, logger, metrics, health, gate, admin, accelRedirect, buildHooks }: HttpServerOptions,
+  facts: RequestFacts,
 ): Promise<void> {
+  const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
   // the socket has already read this request's headers and often the first part of its body.
   const previous = socketPositions.get(socket) ?? { read: 0, written: 0 };
-  const requestId = String(res.getHeader('X-Request-ID'));
+  const header = req.headers['x-request-id'];
+  const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+  res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+  res.setHeader('X-Request-ID', requestId);
+  facts.id = requestId;
+  if (health.state === 'draining') res.shouldKeepAlive = false;
   const method = req.method ?? 'GET';
+  const raw = req.url ?? '/';
+  const q = raw.indexOf('?');
   let routeId = 'unknown';
   let failure: unknown;
   let uploading = false;
@@ -122,6 +125,11 @@ async function serve(
         routeId = await admin(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)));
         return;
       }
+      const hookRoute = buildHooks ? await buildHooks(req, res, path) : undefined;
+      if (hookRoute !== undefined) {
+        routeId = hookRoute;
+        return;
+      }
       const gateRoute = gate ? await gate.serve(req, res, path, new URLSearchParams(q === -1 ? '' : raw.slice(q + 1))) : undefined;
       routeId = gateRoute ?? (await serveOperational(path, method, res, metrics, health));
       return;
@@ -141,7 +149,7 @@ async function serve(
       metrics.uploadsInProgress.inc();
     }
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
-    const exchange = { req, res, query, params: match.params, registry };
+    const exchange = { req, res, query, params: match.params, registry, ...(accelRedirect !== undefined ? { accelRedirect } : {}) };
     const handler = gate ? ((await gate.authorize(exchange, routeId, method)) ?? match.handler) : match.handler;
     await handler(exchange);
   } catch (error) {
@@ -161,9 +169,11 @@ async function serveOperational(path: string, method: string, res: ServerRespons
     return 'unknown';
   }
   switch (path) {
-    case '/metrics':
-      reply(res, 200, { 'Content-Type': metrics.registry.contentType }, await metrics.registry.metrics());
+    case '/metrics': {
+      const { contentType, text } = await metrics.exposition();
+      reply(res, 200, { 'Content-Type': contentType }, text);
       return 'metrics';
+    }
     case '/healthz':
       replyJson(res, 200, { status: 'ok' });
       return 'healthz';

@@ -26,14 +26,14 @@ export interface OpenOptions {
   logger: Logger;
   metrics?: Metrics;
   registry?: Partial<RegistryOptions>;
-  /** Wraps the index the registry's use cases write through (events/ records events this way). */
-  decorateIndex?: (index: MetadataIndex) => MetadataIndex;
   /** Decorators around the manifest and blob use cases, outside the pull-through cache's (events/ records pulls). */
   decorateUseCases?: (index: MetadataIndex) => { manifests?(inner: ManifestUseCases): ManifestUseCases; blobs?(inner: BlobUseCases): BlobUseCases };
   /** The `proxy` section: serve (and cache) repositories from upstream registries. */
   pullThrough?: PullThroughSettings;
   /** The metadata index (index section); SQLite in the data directory when absent. */
   index?: IndexSettings;
+  /** Wraps the index the registry's use cases write through (events/ record events, builds observe tag pushes). */
+  decorateIndex?: (index: MetadataIndex) => MetadataIndex;
 }
 
 export interface OpenRegistry {

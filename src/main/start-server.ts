@@ -7,15 +7,15 @@
  * the http.tls.clientcas bundles), HTTP/2 offered by ALPN next to HTTP/1.1, and `reloadTls()` to re-read the
  * files for new connections without a restart (`pier serve` calls it on SIGHUP).
  */
-import { readFileSync } from 'node:fs';
-import type { AddressInfo, Socket } from 'node:net';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
-import { createHttpServer, createRequestListener, IDLE_SOCKET_TIMEOUT_MS, SERVER_OPTIONS, type HttpServerOptions } from '../http/server.ts';
-import { createRequestGate, type GateOptions } from '../http/request-gate.ts';
-import { openRegistry, type OpenRegistry } from './open-registry.ts';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer } from 'node:http2';
+import { createHttpServer, type HttpServerOptions } from '../http/server.ts';
+import type { Listener } from './tls-listener.ts';
+import type { GateOptions } from '../http/request-gate.ts';
+import { join } from 'node:path';
+import { indexFile, openRegistry, type OpenRegistry } from './open-registry.ts';
 import type { IndexSettings } from './open-index.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
@@ -23,7 +23,8 @@ import { Health } from '../observability/health.ts';
 import type { RegistryOptions } from '../registry/context.ts';
 import type { ListenAddress } from '../config/listen-address.ts';
 import type { TlsSettings } from '../config/serve-settings.ts';
-import { createAccessControl, type AccessConfig, type AccessControl } from '../auth/access-control.ts';
+import type { SecureContextOptions } from 'node:tls';
+import type { AccessConfig, AccessControl } from '../auth/access-control.ts';
 import { startMaintenance, type MaintenanceOptions } from '../jobs/maintenance.ts';
 import { ApiTokens } from '../auth/api-tokens/api-tokens.ts';
 import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
@@ -31,10 +32,12 @@ import { createAdminApi } from '../http/admin/admin-api.ts';
 import type { EventsSettings } from '../events/events-settings.ts';
 import type { EventPublisher } from '../events/publish.ts';
 import type { Dispatcher } from '../events/delivery/dispatcher.ts';
-import { wireEvents } from './wire-events.ts';
+import type { MetadataIndex } from '../registry/ports.ts';
+import { buildEventsThrough, wireEvents } from './wire-events.ts';
 import { webhooksResource } from '../http/admin/webhooks.ts';
 import { deliveriesResource } from '../http/admin/deliveries.ts';
 import { callbacksResource } from '../http/admin/callbacks.ts';
+import { prepareBuilds, type BuildSettings, type StartedBuilds } from './start-builds.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
 export interface StartOptions {
@@ -59,12 +62,16 @@ export interface StartOptions {
   access?: AccessConfig;
   /** The `proxy` section: a pull-through cache of upstream registries. */
   pullThrough?: PullThroughSettings;
+  /** http.accelredirect.prefix when enabled: blob GETs answer with X-Accel-Redirect for a front nginx. */
+  accelRedirect?: string;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
   /** The notifications section: events, their delivery, webhooks. Absent: events recorded, no endpoints. */
   events?: EventsSettings;
   /** The metadata index (index section); SQLite in the data directory when absent. */
   index?: IndexSettings;
+  /** Automated builds (Pier-only `builds` section); absent: disabled. */
+  builds?: BuildSettings;
 }
 
 export interface RunningServer {
@@ -82,6 +89,8 @@ export interface RunningServer {
   /** For other modules (builds) to emit their own events. */
   events: EventPublisher;
   dispatcher: Dispatcher;
+  /** Automated builds, when enabled. */
+  builds?: StartedBuilds;
   /** Re-reads the TLS certificate, key and client CAs (new connections use them); throws if they cannot be read. */
   reloadTls(): void;
   /** Drains and stops; resolves when everything is closed. */
@@ -98,17 +107,23 @@ const DEFAULT_EVENTS: EventsSettings = {
   webhooks: { allow: [], deny: [], timeoutMs: 5_000, maxAttempts: 20 },
 };
 
-/** A listener and how to close its connections (node:http tracks them itself; the HTTP/2 server does not). */
-interface Listener {
-  server: Server | HttpsServer | Http2SecureServer;
-  closeIdle(): void;
-  closeAll(): void;
+/**
+ * The SQLite file builds keep their queue in: the index's own file, or beside it when the index is in
+ * PostgreSQL (then the queue is this data directory's: run builds on one replica).
+ */
+function buildsFile(options: StartOptions): string {
+  if (options.index?.backend === 'postgres') return join(options.dataDir, 'pier', 'builds.db');
+  return options.index?.path ?? indexFile(options.dataDir);
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const metrics = new Metrics();
+  if (options.builds && options.readOnly) options.logger.warn('read-only mode: builds are not run');
+  const buildsPrep = options.builds && !options.readOnly ? prepareBuilds(options.logger) : undefined;
   const events = wireEvents(options.events ?? DEFAULT_EVENTS, options.logger, options.listen.port, metrics);
-  const opened = await openRegistry({ ...options, metrics, decorateIndex: events.decorateIndex, decorateUseCases: events.decorateUseCases });
+  // Events record what the registry's writes cause; the builds' observer (when on) sees tag pushes under them.
+  const decorateIndex = (index: MetadataIndex): MetadataIndex => events.decorateIndex(buildsPrep ? buildsPrep.decorateIndex(index) : index);
+  const opened = await openRegistry({ ...options, metrics, decorateIndex, decorateUseCases: events.decorateUseCases });
   const { dispatcher, publisher } = events.start(opened.index, opened.eventLog);
   const wake = (): void => {
     dispatcher.refreshWebhooks();
@@ -120,12 +135,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
+  let readTlsFiles: ((settings: TlsSettings) => SecureContextOptions) | undefined;
   let tokenStore: ApiTokenStore | undefined;
   let apiTokens: ApiTokens;
+  let builds: StartedBuilds | undefined;
   try {
+    builds = buildsPrep && options.builds
+      ? buildsPrep.finish(opened.registry, buildsFile(options), options.dataDir, { ...options.builds, events: options.builds.events ?? buildEventsThrough(publisher) }, metrics.registry)
+      : undefined;
     tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
-    accessControl = options.access ? await createAccessControl(options.access, options.logger, apiTokens) : undefined;
+    // Authentication code (token signing and verification, bcrypt) is loaded only when it is configured.
+    accessControl = options.access ? await (await import('../auth/access-control.ts')).createAccessControl(options.access, options.logger, apiTokens) : undefined;
     const gateOptions: GateOptions = {
       logger: options.logger,
       ...(options.headers ? { headers: options.headers } : {}),
@@ -138,7 +159,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       logger: options.logger,
       metrics,
       health,
-      ...(needsGate ? { gate: createRequestGate(gateOptions) } : {}),
+      ...(options.accelRedirect !== undefined ? { accelRedirect: options.accelRedirect } : {}),
+      ...(needsGate ? { gate: (await import('../http/request-gate.ts')).createRequestGate(gateOptions) } : {}),
+      ...(builds ? { buildHooks: builds.hooks } : {}),
       admin: createAdminApi({
         logger: options.logger,
         apiTokens,
@@ -146,13 +169,14 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         quotas: options.registry?.quotas ?? [],
         ...(accessControl ? { access: accessControl } : {}),
         resources: [
+          ...(builds ? [builds.adminResource] : []),
           webhooksResource({ eventLog: opened.eventLog, index: opened.index, policy: events.policy, source: events.source, changed: wake }),
           deliveriesResource(opened.eventLog, wake),
           callbacksResource(opened.eventLog, secretOf, wake),
         ],
       }),
     };
-    listener = options.tls ? tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
+    listener = options.tls ? (await import('./tls-listener.ts')).tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
     await new Promise<void>((resolve, reject) => {
       listener.server.once('error', reject);
       listener.server.listen(options.listen.port, options.listen.host, () => {
@@ -161,11 +185,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       });
     });
   } catch (error) {
+    await builds?.stop();
     await events.stop();
     await tokenStore?.close();
     await opened.close();
     throw error;
   }
+  if (options.tls) readTlsFiles = (await import('./tls-listener.ts')).readTlsFiles;
   const { server } = listener;
   const maintenance = options.maintenance
     ? startMaintenance(opened.storage, opened.index, options.logger, metrics, {
@@ -173,8 +199,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         ...(opened.indexBackend.jobLease ? { lease: opened.indexBackend.jobLease } : {}),
       })
     : undefined;
-  health.state = 'ready';
   const port = (server.address() as AddressInfo).port;
+  const listenHost = options.listen.host && options.listen.host !== '0.0.0.0' && options.listen.host !== '::' ? options.listen.host : 'localhost';
+  await builds?.start(`${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`);
+  health.state = 'ready';
+  metrics.serving.set(1);
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   let closing: Promise<void> | undefined;
   return {
@@ -188,9 +217,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     apiTokens,
     events: publisher,
     dispatcher,
+    ...(builds ? { builds } : {}),
     reloadTls() {
       if (!options.tls) return;
-      (server as HttpsServer).setSecureContext(readTlsFiles(options.tls));
+      (server as HttpsServer).setSecureContext(readTlsFiles!(options.tls));
     },
     close() {
       closing ??= (async () => {
@@ -210,6 +240,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         clearInterval(sweep);
         await maintenance?.stop();
+        await builds?.stop();
         await events.stop();
         await tokenStore.close();
         await opened.close();
@@ -224,76 +255,3 @@ function plainListener(httpOptions: HttpServerOptions): Listener {
   return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
 }
 
-/** Reads the certificate, key and client CA files; the error names the file that failed. */
-export function readTlsFiles(settings: TlsSettings): SecureContextOptions {
-  const read = (file: string, what: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (error) {
-      throw new Error(`cannot read the TLS ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  };
-  return {
-    cert: read(settings.certificateFile, 'certificate'),
-    key: read(settings.keyFile, 'key'),
-    ...(settings.clientCAFiles.length > 0 ? { ca: settings.clientCAFiles.map((f) => read(f, 'client CA bundle')) } : {}),
-    minVersion: settings.minVersion,
-  };
-}
-
-function tlsListener(settings: TlsSettings, httpOptions: HttpServerOptions): Listener {
-  const requestListener = createRequestListener(httpOptions);
-  const tlsOptions = {
-    ...readTlsFiles(settings),
-    ...(settings.clientCAFiles.length > 0 ? { requestCert: true, rejectUnauthorized: true } : {}),
-  };
-  if (!settings.http2) {
-    const server = createHttpsServer({ ...tlsOptions, ...SERVER_OPTIONS }, requestListener);
-    server.timeout = IDLE_SOCKET_TIMEOUT_MS;
-    return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
-  }
-
-  // HTTP/2 with HTTP/1.1 fallback. Node's HTTP/2 server does not track its connections, so this does: h2
-  // sessions are closed gracefully (GOAWAY, streams in flight finish); an HTTP/1.1 socket is closed when idle,
-  // and a busy one closes itself after its response (server.ts stops keep-alive while draining).
-  const sessions = new Set<Http2Session>();
-  const http1Sockets = new Map<Socket, number>(); // socket → requests in flight
-  let draining = false;
-  const server = createSecureServer({ ...tlsOptions, allowHTTP1: true }, ((req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket as TLSSocket;
-    if (req.httpVersionMajor < 2) {
-      http1Sockets.set(socket, (http1Sockets.get(socket) ?? 0) + 1);
-      res.once('close', () => {
-        const left = (http1Sockets.get(socket) ?? 1) - 1;
-        if (http1Sockets.has(socket)) http1Sockets.set(socket, left);
-        if (draining && left === 0) socket.destroy();
-      });
-    }
-    requestListener(req, res);
-  }) as never);
-  server.setTimeout(IDLE_SOCKET_TIMEOUT_MS);
-  // HTTP/1.1 connections on this server follow the same limits as on the plain one (no overall request
-  // timeout: a large blob upload may take long).
-  Object.assign(server, SERVER_OPTIONS);
-  server.on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    if (socket.alpnProtocol === 'h2') return;
-    http1Sockets.set(socket, 0);
-    socket.once('close', () => http1Sockets.delete(socket));
-  });
-  return {
-    server,
-    closeIdle() {
-      draining = true;
-      for (const session of sessions) session.close();
-      for (const [socket, inFlight] of http1Sockets) if (inFlight === 0) socket.destroy();
-    },
-    closeAll() {
-      for (const session of sessions) session.destroy();
-      for (const socket of http1Sockets.keys()) socket.destroy();
-    },
-  };
-}

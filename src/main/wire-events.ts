@@ -14,6 +14,7 @@ import { EventRecordingIndex } from '../events/recording-index.ts';
 import { PullEventRecorder } from '../events/pull-events.ts';
 import type { BlobUseCases, ManifestUseCases } from '../registry/registry.ts';
 import { createEventPublisher, type EventPublisher } from '../events/publish.ts';
+import type { BuildEvent, BuildEvents } from '../builds/build-events.ts';
 import { configEndpoint, ENDPOINT_DEFAULTS } from '../events/delivery/endpoints.ts';
 import { Dispatcher } from '../events/delivery/dispatcher.ts';
 import { OutboundPolicy } from '../events/delivery/outbound-policy.ts';
@@ -76,6 +77,16 @@ export function wireEvents(settings: EventsSettings, logger: Logger, port: numbe
     async stop() {
       await pulls?.flush();
       await dispatcher?.stop();
+    },
+  };
+}
+
+/** Builds announce their events (build.succeeded, build.failed, base.updated) through the outbox. */
+export function buildEventsThrough(publisher: EventPublisher): BuildEvents {
+  return {
+    async emit(event: BuildEvent) {
+      const { type, repository, ...data } = event;
+      await publisher.publish(type, { repository, data });
     },
   };
 }

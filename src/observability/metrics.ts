@@ -57,6 +57,12 @@ export class Metrics {
     buckets: [0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
     registers: [this.registry],
   });
+  /** 1 per process once it serves; /metrics of a worker pool sums it to the number of workers answering. */
+  readonly serving = new Gauge({
+    name: 'pier_serving_processes',
+    help: 'Processes serving requests (the number of workers answering in a worker pool)',
+    registers: [this.registry],
+  });
   readonly gcRuns = new Counter({
     name: 'pier_gc_runs_total',
     help: 'Garbage collection runs',
@@ -67,6 +73,9 @@ export class Metrics {
     help: 'Bytes freed by garbage collection',
     registers: [this.registry],
   });
+
+  /** What a scrape of /metrics gets; a worker of a pool replaces it with the whole pool's aggregate. */
+  exposition: () => Promise<{ contentType: string; text: string }> = async () => ({ contentType: this.registry.contentType, text: await this.registry.metrics() });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'pier_' });

@@ -17,6 +17,7 @@
  * - A missing path is `undefined` (stat, getContent, reader) or an empty list (list), never an exception.
  */
 import type { Readable } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
 
 export interface FileInfo {
   readonly size: number;
@@ -71,4 +72,19 @@ export function checkPath(path: string): string {
     if (segment === '' || segment === '.' || segment === '..') throw new StoragePathError(path);
   }
   return path;
+}
+
+/**
+ * A reader whose bytes are a local file may carry it (the filesystem driver's readers do), so the HTTP layer
+ * can copy it to a socket with reusable buffers, or let a front proxy send it (X-Accel-Redirect), instead
+ * of reading the stream. `key` is the driver path (relative to the storage root). Whoever uses the handle
+ * destroys the stream afterwards, which closes it.
+ */
+export interface LocalFile {
+  readonly handle: FileHandle;
+  readonly key: string;
+}
+
+export function localFileOf(stream: Readable): LocalFile | undefined {
+  return (stream as Readable & { localFile?: LocalFile }).localFile;
 }

@@ -9,7 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { startPierProcess } from '../support/pier-process.ts';
+import { startPierProcess as startPier } from '../support/pier-process.ts';
+
+// Every server here is a pool of two workers (what `pier serve` runs by default on a multi-core machine);
+// kill() sends SIGKILL to the supervisor and its workers at once.
+const startPierProcess = (dataDir: string) => startPier(dataDir, ['--workers', '2']);
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClientEnv, type ClientEnv } from '../support/client-env.ts';
 import { startReceiver, type Receiver, type ReceivedRequest } from '../support/webhook-receiver.ts';
 import { startReferenceRegistry, type RunningReference } from '../support/reference-registry.ts';
-import { writeOciLayout, type HandMadeImage } from '../support/oci-layout.ts';
+import { writeOciLayout, type HandMadeImage } from '../support/tiny-oci-layout.ts';
 import { requireTools } from '../support/tools.ts';
 import { startServer, type RunningServer } from '../../src/main/start-server.ts';
 import { createLogger } from '../../src/observability/logger.ts';

@@ -148,8 +148,8 @@ lifecycle:
     const tags = await (await fetch(`${nginx.url}/v2/apps/small-again/tags/list`)).json();
     assert.deepEqual(tags, { name: 'apps/small-again', tags: ['1'] });
     for (const replica of replicas) {
-      assert.match(replica.logs(), /"backend":"postgres"/, 'the replica says which index it uses');
-      assert.ok(!replica.logs().includes(postgres.password), 'the database password never reaches the logs');
+      assert.match(replica.output(), /"backend":"postgres"/, 'the replica says which index it uses');
+      assert.ok(!replica.output().includes(postgres.password), 'the database password never reaches the logs');
     }
   });
 
@@ -213,7 +213,7 @@ lifecycle:
     for (const [i, p] of pushed.entries()) await assertWhole(p.name, p.tag, p.image, [replicas[i % replicas.length]!]);
     // The collector ran on one replica at a time: runs never overlap, and there are about as many as intervals.
     const runs = replicas.flatMap((r, i) =>
-      r.logs().split('\n').filter((l) => l.includes('scheduled gc complete')).map((l) => {
+      r.output().split('\n').filter((l) => l.includes('scheduled gc complete')).map((l) => {
         const entry = JSON.parse(l) as { time: number; durationMs: number; blobsDeleted: number };
         return { replica: i, end: entry.time, start: entry.time - entry.durationMs, deleted: entry.blobsDeleted };
       }),

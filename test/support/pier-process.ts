@@ -1,5 +1,6 @@
 /** Runs Pier as a separate process (for crash, restart and multi-process tests). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -8,9 +9,9 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 export interface PierProcess {
   url: string;
   child: ChildProcess;
-  /** What the process wrote to stdout and stderr so far (its JSON log lines). */
-  logs(): string;
-  /** Sends SIGKILL and waits for the process to be gone. */
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** Sends SIGKILL to the process and its workers at once (a crash of the whole server) and waits for it to be gone. */
   kill(): Promise<void>;
   /** Sends SIGTERM and waits for a clean exit. */
   stop(): Promise<number | null>;
@@ -41,7 +42,9 @@ export async function startPierProcess(dataDir: string, extraArgs: string[] = []
   for (;;) {
     if (child.exitCode !== null) throw new Error(`pier exited early (${child.exitCode}): ${output}`);
     try {
-      if ((await fetch(`${url}/v2/`)).status === 200) break;
+      // 401: up, with authentication configured.
+      const status = (await fetch(`${url}/v2/`)).status;
+      if (status === 200 || status === 401) break;
     } catch {
       // not listening yet
     }
@@ -54,9 +57,17 @@ export async function startPierProcess(dataDir: string, extraArgs: string[] = []
   return {
     url,
     child,
-    logs: () => output,
+    output: () => output,
     async kill() {
+      const workers = childPids(child.pid!);
       child.kill('SIGKILL');
+      for (const pid of workers) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       await exited;
     },
     async stop() {
@@ -64,4 +75,18 @@ export async function startPierProcess(dataDir: string, extraArgs: string[] = []
       return exited;
     },
   };
+}
+
+/** The direct children of a process (the workers of a pool), from /proc. */
+export function childPids(pid: number): number[] {
+  const pids: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (text) pids.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // the process is gone
+  }
+  return pids;
 }

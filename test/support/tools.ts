@@ -22,6 +22,7 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   sh: 'dash',
   ctr: 'containerd',
   containerd: 'containerd',
+  git: 'git',
 };
 
 /** The absolute path of `name` on PATH, or undefined when it is not an executable there. */

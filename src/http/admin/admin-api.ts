@@ -8,9 +8,6 @@
  * | GET, DELETE | `tokens/{id}` | the owner, admins | show, revoke (204) |
  * | GET | `usage?repository=R` / `usage?namespace=N` | admins; users for what they may pull / their own namespace | bytes used, quotas |
  *
- * Further resources live in their own route files and are plugged in as `resources` (admin-resource.ts):
- * webhooks.ts, deliveries.ts and callbacks.ts (events, docs/events.md).
- *
  * Callers authenticate as on /v2: Basic credentials (a password, or an API token — which may see and revoke
  * only itself and read usage within its scope) or a bearer token from this registry's /token (as the user it
  * was issued to; one issued for an API token counts as that API token). Tokens from an external issuer are
@@ -37,7 +34,6 @@ import { parseRepositoryName } from '../../registry/model/repository-name.ts';
 import { sendError } from '../error-mapping.ts';
 import { readBody } from '../params.ts';
 import { NAMESPACE, usageReport } from './usage-report.ts';
-import type { AdminResource } from './admin-resource.ts';
 
 export const ADMIN_PREFIX = '/pier/api/v1/';
 
@@ -49,8 +45,21 @@ export interface AdminApiOptions {
   quotas: QuotaRule[];
   /** Authentication and the policy; absent when the registry has none (then only local calls are answered). */
   access?: AccessControl;
-  /** More resources, one route file each (webhooks, deliveries, …). */
+  /** More resources (each in its own route file: builds, webhooks, deliveries, callbacks), served to admins only unless public. */
   resources?: AdminResource[];
+}
+
+/** A resource of the admin API kept in its own file (builds, …): matches paths below /pier/api/v1/. */
+export interface AdminResource {
+  route(rest: string): AdminResourceRoute | undefined;
+}
+
+export interface AdminResourceRoute {
+  id: string;
+  methods: string[];
+  /** Answered without authentication: the route checks its own credential (a callback URL's token). */
+  public?: boolean;
+  serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, user: string | undefined): Promise<void>;
 }
 
 /** Serves a request under /pier/api/; returns the route id for logs and metrics. */
@@ -87,6 +96,8 @@ interface Route {
   id: string;
   methods: string[];
   tokenId?: string;
+  public?: boolean;
+  serve?: AdminResourceRoute['serve'];
 }
 
 function routeOf(path: string): Route | undefined {
@@ -204,24 +215,19 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
   }
 
   return async (req, res, path, query) => {
-    const route = routeOf(path);
+    const rest = path.startsWith(ADMIN_PREFIX) ? path.slice(ADMIN_PREFIX.length) : undefined;
+    const route: Route | undefined = routeOf(path) ?? (rest !== undefined ? options.resources?.map((r) => r.route(rest)).find((r) => r !== undefined) : undefined);
     const method = req.method ?? 'GET';
-    const rest = path.slice(ADMIN_PREFIX.length).replace(/\/$/, '');
-    const resource = route || !path.startsWith(ADMIN_PREFIX) ? undefined : options.resources?.map((r) => ({ r, m: r.match(rest) })).find((x) => x.m !== undefined);
     try {
-      if (resource) {
-        const { r, m } = resource as { r: AdminResource; m: NonNullable<ReturnType<AdminResource['match']>> };
-        if (!m.methods.includes(method)) throw new AdminError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { Allow: m.methods.join(', ') });
-        const caller = m.public ? { user: undefined, admin: false } : await authenticate(req);
-        if (!m.public && !caller.admin) throw new RegistryError('DENIED', 'only admins may use this endpoint');
-        await r.handle({ req, res, method, query, params: m.params, caller: { user: caller.user, admin: caller.admin } });
-        return m.id;
-      }
       if (!route) throw new AdminError(404, 'NOT_FOUND', 'no such admin endpoint');
       const methods = route.methods.includes('GET') ? [...route.methods, 'HEAD'] : route.methods;
       if (!methods.includes(method)) throw new AdminError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { Allow: route.methods.join(', ') });
-      const caller = await authenticate(req);
-      if (route.id === 'admin-tokens') {
+      const isPublic = route.public === true;
+      const caller: AdminCaller = isPublic ? { user: undefined, admin: false } : await authenticate(req);
+      if (route.serve) {
+        if (!isPublic && !caller.admin) throw new RegistryError('DENIED', 'only admins may use this part of the admin API');
+        await route.serve(req, res, query, caller.user);
+      } else if (route.id === 'admin-tokens') {
         if (method === 'POST') await createToken(caller, req, res);
         else await listTokens(caller, res, query);
       } else if (route.id === 'admin-token') {

@@ -8,13 +8,14 @@
 import type { CallbackState, EventLog } from '../../events/event-log.ts';
 import { callbackToken, sameToken } from '../../events/delivery/signing.ts';
 import { AdminError, json, readJson } from './admin-api.ts';
-import type { AdminResource, AdminRouteMatch } from './admin-resource.ts';
+import { adminResource, type AdminRouteMatch } from './admin-resource.ts';
+import type { AdminResource } from './admin-api.ts';
 
 const STATES: CallbackState[] = ['success', 'failure', 'error'];
 
 /** `secretOf(endpointKey)`: the signing secret of the endpoint a delivery went to, if it has one. */
 export function callbacksResource(eventLog: EventLog, secretOf: (endpoint: string) => Promise<string | undefined>, changed: () => void): AdminResource {
-  return {
+  return adminResource({
     match(rest): AdminRouteMatch | undefined {
       const m = /^callbacks\/([0-9a-f-]{36})\/([0-9a-f]{40})$/.exec(rest);
       return m ? { id: 'admin-callback', methods: ['POST'], params: { id: m[1]!, token: m[2]! }, public: true } : undefined;
@@ -42,5 +43,5 @@ export function callbacksResource(eventLog: EventLog, secretOf: (endpoint: strin
       changed();
       json(res, 200, { id: delivery.id, state });
     },
-  };
+  });
 }

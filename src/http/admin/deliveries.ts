@@ -9,7 +9,8 @@
  */
 import type { DeliveryRecord, DeliveryStatus, EventLog } from '../../events/event-log.ts';
 import { AdminError, json } from './admin-api.ts';
-import type { AdminResource, AdminRouteMatch } from './admin-resource.ts';
+import { adminResource, type AdminRouteMatch } from './admin-resource.ts';
+import type { AdminResource } from './admin-api.ts';
 
 const STATUSES: DeliveryStatus[] = ['pending', 'delivered', 'dead', 'waiting', 'cancelled'];
 
@@ -25,7 +26,7 @@ export function deliveryJson(d: DeliveryRecord): Record<string, unknown> {
 }
 
 export function deliveriesResource(eventLog: EventLog, changed: () => void): AdminResource {
-  return {
+  return adminResource({
     match(rest): AdminRouteMatch | undefined {
       if (rest === 'deliveries') return { id: 'admin-deliveries', methods: ['GET', 'HEAD'], params: {} };
       const m = /^deliveries\/([0-9a-f-]{36})(\/redeliver)?$/.exec(rest);
@@ -60,5 +61,5 @@ export function deliveriesResource(eventLog: EventLog, changed: () => void): Adm
       if (!delivery) throw new AdminError(404, 'NOT_FOUND', 'no such delivery');
       return json(res, 200, deliveryJson(delivery));
     },
-  };
+  });
 }

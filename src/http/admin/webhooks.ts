@@ -17,7 +17,8 @@ import type { OutboundPolicy } from '../../events/delivery/outbound-policy.ts';
 import { createWebhook, sendTestEvent, webhookJson, WebhookInputError } from '../../events/webhooks.ts';
 import type { MetadataIndex } from '../../registry/ports.ts';
 import { AdminError, json, readJson } from './admin-api.ts';
-import type { AdminResource, AdminRouteMatch } from './admin-resource.ts';
+import { adminResource, type AdminRouteMatch } from './admin-resource.ts';
+import type { AdminResource } from './admin-api.ts';
 
 export interface WebhooksResourceOptions {
   eventLog: EventLog;
@@ -35,7 +36,7 @@ export function webhooksResource(options: WebhooksResourceOptions): AdminResourc
     if (!webhook) throw new AdminError(404, 'NOT_FOUND', 'no such webhook');
     return webhook;
   };
-  return {
+  return adminResource({
     match(rest): AdminRouteMatch | undefined {
       if (rest === 'webhooks') return { id: 'admin-webhooks', methods: ['GET', 'HEAD', 'POST'], params: {} };
       const m = /^webhooks\/([^/]+)(\/test)?$/.exec(rest);
@@ -72,7 +73,7 @@ export function webhooksResource(options: WebhooksResourceOptions): AdminResourc
       }
       return json(res, 200, webhookJson(webhook));
     },
-  };
+  });
 }
 
 function invalid(message: string): AdminError {

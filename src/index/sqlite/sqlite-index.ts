@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, OutboxEvent, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
-import { EVENTS_SCHEMA, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.ts';
+import { EVENTS_SCHEMA, SCHEMA, SCHEMA_VERSION, TAG_LISTING_INDEX } from './sqlite-schema.ts';
 import { SqliteEventLog } from './sqlite-event-log.ts';
 
 type Row = Record<string, unknown>;
@@ -32,6 +32,8 @@ export class SqliteIndex implements MetadataIndex {
     if (version < SCHEMA_VERSION) {
       this.db.exec(SCHEMA);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    } else {
+      this.db.exec(TAG_LISTING_INDEX);
     }
     this.db.exec(EVENTS_SCHEMA);
     this.statements = prepare(this.db);
@@ -167,7 +169,7 @@ export class SqliteIndex implements MetadataIndex {
   async listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | undefined> {
     const id = this.repositoryId(repository, false, 0);
     if (id === undefined) return undefined;
-    return (this.statements.listTags.all(id, after ?? '', limit) as Row[]).map((r) => r.name as string);
+    return this.statements.listTags.all(id, after ?? '', limit) as string[];
   }
 
   async listRepositories(after: string | undefined, limit: number): Promise<string[]> {
@@ -367,7 +369,8 @@ function prepare(db: Database.Database) {
     ),
     deleteTag: db.prepare(`DELETE FROM tags WHERE repository_id = ${repo} AND name = ?`),
     deleteTagIf: db.prepare(`DELETE FROM tags WHERE repository_id = ${repo} AND name = ? AND digest = ?`),
-    listTags: db.prepare('SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?'),
+    // Plain strings (pluck), not a row object per tag: a third of the cost of a 1,000-tag page.
+    listTags: db.prepare('SELECT name FROM tags INDEXED BY tags_listing WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?').pluck(),
     tagRecords: db.prepare(`SELECT name, digest, updated_at FROM tags WHERE repository_id = ${repo} ORDER BY updated_at DESC, name`),
     usageOfRepository: db.prepare(`SELECT SUM(size) AS total FROM repository_blobs WHERE repository_id = ${repo}`),
     // LIKE is only a prefilter (it is case-insensitive and treats _ as a wildcard); substr makes it exact.

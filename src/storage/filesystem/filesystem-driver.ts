@@ -7,7 +7,7 @@ import { promises as fs, constants } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { checkPath, StoragePathError, type AppendWriter, type FileInfo, type StorageDriver } from '../contract.ts';
+import { checkPath, StoragePathError, type AppendWriter, type FileInfo, type LocalFile, type StorageDriver } from '../contract.ts';
 
 const READ_CHUNK = 1024 * 1024;
 const WRITE_BATCH = 1024 * 1024;
@@ -88,7 +88,8 @@ export class FilesystemDriver implements StorageDriver {
       if (isMissing(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') return undefined;
       throw error;
     }
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+    const stream = handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+    return Object.assign(stream, { localFile: { handle, key: checkPath(path) } satisfies LocalFile });
   }
 
   async appendWriter(path: string): Promise<AppendWriter> {

@@ -1,0 +1,93 @@
+/**
+ * `npm run build` (also run by `npm install` through `prepare`): bundles the server and CLI into one file so a
+ * start reads and compiles one script instead of resolving a few hundred modules.
+ *
+ * - dist/pier.cjs: the bundle. Modules that are imported dynamically (token signing, TLS, the request gate,
+ *   the cluster's metrics aggregation, every CLI command but the one being run) are in it but only evaluated
+ *   when first used. better-sqlite3 (a native addon that locates its binary at run time) and pino-pretty
+ *   (loaded only when logging to a terminal) stay in node_modules.
+ * - dist/cli/main.js: the `pier` command. It runs the bundle through V8's code cache (Node 20 has no module
+ *   compile cache of its own): the first start compiles the bundle and, a few seconds later, stores V8's
+ *   compiled code (including the functions start-up ran) beside it; later starts, and every worker process,
+ *   skip most of the compiling. A cache from another Node version is rejected by V8 and simply rewritten;
+ *   a read-only installation just compiles every time.
+ */
+import { build } from 'esbuild';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+const dist = new URL('../dist/', import.meta.url);
+
+/**
+ * zod exposes its ~40 message translations through one namespace object, which keeps all of them in a
+ * bundle; Pier's messages are English, so the namespace is cut down to `en` (the one zod itself selects).
+ */
+const englishOnlyZod = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({
+      contents: 'export { default as en } from "./en.js";',
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
+
+rmSync(dist, { recursive: true, force: true });
+await build({
+  entryPoints: [new URL('../src/cli/main.ts', import.meta.url).pathname],
+  outfile: new URL('pier.cjs', dist).pathname,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['better-sqlite3', 'pino-pretty'],
+  define: { 'import.meta.url': '__pierModuleUrl' },
+  banner: { js: "var __pierModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // Less text to decode and parse at every start; the source map keeps stack traces readable.
+  minify: true,
+  keepNames: true,
+  legalComments: 'none',
+  sourcemap: 'linked',
+  plugins: [englishOnlyZod],
+  logLevel: 'warning',
+});
+
+const LAUNCHER = `#!/usr/bin/env node
+// The pier command: runs ../pier.cjs through V8's code cache (see scripts/build.mjs).
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Script } from 'node:vm';
+
+const file = new URL('../pier.cjs', import.meta.url).pathname;
+const cacheFile = \`\${file}.\${process.version}.cache\`;
+let cachedData;
+try {
+  cachedData = readFileSync(cacheFile);
+} catch {
+  // first start
+}
+const source = readFileSync(file, 'utf8').replace(/^#!.*/, '');
+const script = new Script(\`(function (exports, require, module, __filename, __dirname) {\${source}\\n})\`, { filename: file, cachedData });
+if (cachedData === undefined || script.cachedDataRejected) {
+  // Once start-up has run (its functions are then compiled too), or at exit if that comes first.
+  let saved = false;
+  const save = () => {
+    if (saved) return;
+    saved = true;
+    try {
+      const temp = \`\${cacheFile}.\${process.pid}\`;
+      writeFileSync(temp, script.createCachedData());
+      renameSync(temp, cacheFile);
+    } catch {
+      // read-only installation: compile at every start
+    }
+  };
+  setTimeout(save, 3000).unref();
+  process.once('exit', save);
+}
+const module = { exports: {} };
+script.runInThisContext()(module.exports, createRequire(file), module, file, new URL('..', import.meta.url).pathname);
+`;
+mkdirSync(new URL('cli/', dist), { recursive: true });
+writeFileSync(new URL('cli/main.js', dist), LAUNCHER);
+chmodSync(new URL('cli/main.js', dist), 0o755);
