@@ -15,6 +15,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   token: async () => (await import('./token.ts')).tokenCommand(),
   usage: async () => (await import('./usage.ts')).usageCommand(),
   build: async () => (await import('./build.ts')).buildCommand(),
+  webhook: async () => (await import('./webhook.ts')).webhookCommand(),
+  deliveries: async () => (await import('./deliveries.ts')).deliveriesCommand(),
 };
 
 async function main(): Promise<void> {

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import cluster from 'node:cluster';
 import { createLogger, type Logger } from '../observability/logger.ts';
+import { eventsSettings } from '../events/events-settings.ts';
 import { runWorkerPool, workerSlot } from '../main/worker-pool.ts';
 import { joinMetricsPool } from '../observability/cluster-metrics.ts';
 import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
@@ -102,6 +103,7 @@ export function serveCommand(): Command {
           ...(settings.tls ? { tls: settings.tls } : {}),
           readOnly: settings.readOnly,
           headers: settings.headers,
+          events: eventsSettings(settings.config.notifications),
           ...(pullThrough ? { pullThrough } : {}),
           ...(settings.accelRedirect !== undefined ? { accelRedirect: settings.accelRedirect } : {}),
           ...(authConfigured ? { access: { auth: config.auth, access: config.access } } : {}),

@@ -7,6 +7,7 @@
 import { OTHER_STORAGE_DRIVERS, STORAGE_DRIVERS, type PierConfig } from './schema.ts';
 import type { RawTree, RawValue } from './yaml-source.ts';
 import { parseListenAddress } from './listen-address.ts';
+import { isIP } from 'node:net';
 
 export interface ConfigNotice {
   key: string;
@@ -128,7 +129,20 @@ export function checkConfig(config: PierConfig, raw: RawTree, notices: ConfigNot
   // other sections of the reference registry
   if (present(raw, 'middleware')) unsupported('middleware', 'registry, repository and storage middleware (e.g. cloudfront, redirect) are not available');
   if (present(raw, 'reporting')) unsupported('reporting', 'bugsnag and newrelic reporting are not available');
-  if (config.notifications.endpoints.some((e) => !e.disabled)) unsupported('notifications.endpoints', 'webhook notifications are not sent yet');
+  for (const [i, e] of config.notifications.endpoints.entries()) {
+    if (!URL.canParse(e.url) || !/^https?:$/.test(new URL(e.url).protocol)) problem(`notifications.endpoints[${i}].url`, 'must be an http or https URL');
+    if (e.threshold !== undefined) notice(`notifications.endpoints[${i}].threshold`, 'Pier backs off from the first failure (backoff doubles up to maxbackoff)', 'info');
+  }
+  for (const key of ['allow', 'deny'] as const) {
+    config.notifications.webhooks[key].forEach((range, i) => {
+      const [address, bits, ...rest] = range.trim().split('/');
+      const family = isIP(address ?? '');
+      const prefixOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+      if (family === 0 || !prefixOk || rest.length > 0) problem(`notifications.webhooks.${key}[${i}]`, `expected an address or CIDR range (10.0.0.0/8, fd00::/8), not ${JSON.stringify(range)}`);
+    });
+  }
+  const callbackBase = config.notifications.callbackbaseurl;
+  if (callbackBase !== undefined && (!URL.canParse(callbackBase) || !/^https?:$/.test(new URL(callbackBase).protocol))) problem('notifications.callbackbaseurl', 'must be an http or https URL');
   if (present(raw, 'redis')) notice('redis', 'not needed: Pier keeps its cache and state in the metadata index', 'info');
   if (config.health.storagedriver.enabled || present(raw, 'health.file') || present(raw, 'health.http') || present(raw, 'health.tcp')) {
     unsupported('health', 'health checkers are not configurable; /healthz and /readyz check storage and index');

@@ -319,7 +319,12 @@ export const configSchema = section({
     http2: section({ disabled: bool().default(false) }),
   }),
   notifications: section({
-    events: section({ includereferences: bool().default(false) }),
+    events: section({
+      includereferences: bool().default(false),
+      // Pier-only: record events at all; pull events on or off, and the share of pulls sampled.
+      enabled: bool().default(true),
+      pulls: section({ enabled: bool().default(true), samplerate: z.preprocess((v) => (typeof v === 'string' ? Number(v) : nullToUndefined(v)), z.number({ error: expected('a number from 0 to 1') }).min(0).max(1)).default(1) }),
+    }),
     endpoints: z.array(
       z.strictObject({
         name: str(),
@@ -331,8 +336,23 @@ export const configSchema = section({
         backoff: duration().optional(),
         ignoredmediatypes: list(str()).optional(),
         ignore: section({ mediatypes: list(str()).optional(), actions: list(str()).optional() }),
+        // Pier-only per endpoint: payload format, envelope version, signing secret, attempts and backoff cap.
+        format: z.enum(['reference', 'hub', 'cloudevents'], { error: expected('reference, hub or cloudevents') }).optional(),
+        envelope: z.enum(['v1', 'v2'], { error: expected('v1 or v2') }).optional(),
+        secret: str().optional(),
+        maxattempts: int(1).optional(),
+        maxbackoff: duration().optional(),
       }),
     ).default([]),
+    // Pier-only: callback URLs' base, delivery log retention, and where API-created webhooks may send.
+    callbackbaseurl: str().optional(),
+    deliverylog: section({ maxage: duration().default(7 * 24 * 3_600_000) }),
+    webhooks: section({
+      allow: list(str()).default([]),
+      deny: list(str()).default([]),
+      timeout: duration().default(5_000),
+      maxattempts: int(1).default(20),
+    }),
   }),
   redis: stringMap(anyValue),
   health: section({
@@ -463,6 +483,16 @@ export const PIER_ONLY_KEYS = [
   'index',
   'builds',
   'web',
+  'notifications.events.enabled',
+  'notifications.events.pulls',
+  'notifications.endpoints[].format',
+  'notifications.endpoints[].envelope',
+  'notifications.endpoints[].secret',
+  'notifications.endpoints[].maxattempts',
+  'notifications.endpoints[].maxbackoff',
+  'notifications.callbackbaseurl',
+  'notifications.deliverylog',
+  'notifications.webhooks',
 ] as const;
 export type AccessRule = z.output<typeof accessRule>;
 

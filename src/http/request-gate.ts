@@ -15,6 +15,7 @@
  * `from`; otherwise (or without `from`) it becomes a plain upload, as in the reference registry, so a digest
  * alone never copies a blob out of a repository the caller cannot read.
  */
+import { noteActor } from '../events/request-context.ts';
 import type { ServerResponse, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Exchange, Handler } from './exchange.ts';
@@ -99,6 +100,7 @@ async function authorizeRequest(access: AccessControl, ex: Exchange, routeId: st
   }
   const caller = authentication.caller;
   if (caller.kind !== 'anonymous' && caller.user !== undefined) authenticatedUsers.set(ex.req, caller.user);
+  noteActor(caller.kind === 'apiToken' ? caller.token.name : caller.kind === 'anonymous' ? undefined : caller.user);
   if (routeId === 'base' && caller.kind === 'anonymous') throw unauthorized(access, required, 'authentication required', challengeOptions);
 
   const missing = required.filter((r) => !r.actions.every((a) => access.allows(caller, r.type, r.name, a)));

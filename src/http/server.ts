@@ -19,6 +19,7 @@ import { answerClientErrors } from './client-errors.ts';
 import type { RequestGate } from './request-gate.ts';
 import type { AdminHandler } from './admin/admin-api.ts';
 import type { BuildHooks } from './builds/build-hooks.ts';
+import { runInRequestScope, type RequestFacts } from '../events/request-context.ts';
 
 export interface HttpServerOptions {
   registry: Registry;
@@ -69,7 +70,29 @@ export function createRequestListener(options: HttpServerOptions): (req: Incomin
   return (req, res) => void handle(req, res, options);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, { registry, logger, metrics, health, gate, admin, accelRedirect, buildHooks, web, onExchangeEnd }: HttpServerOptions): Promise<void> {
+/** Serves the request inside a scope holding what events caused by it report about it (events/request-context.ts). */
+function handle(req: IncomingMessage, res: ServerResponse, options: HttpServerOptions): Promise<void> {
+  const raw = req.url ?? '/';
+  const q = raw.indexOf('?');
+  const socket = req.socket;
+  const facts: RequestFacts = {
+    id: '', // set by serve() once the request id is known
+    addr: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`,
+    host: req.headers.host ?? String(req.headers[':authority'] ?? ''),
+    method: req.method ?? 'GET',
+    useragent: req.headers['user-agent'] ?? '',
+    scheme: (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)),
+  };
+  return runInRequestScope(facts, () => serve(req, res, options, facts));
+}
+
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  { registry, logger, metrics, health, gate, admin, accelRedirect, buildHooks, web, onExchangeEnd }: HttpServerOptions,
+  facts: RequestFacts,
+): Promise<void> {
   const started = process.hrtime.bigint();
   const socket = req.socket;
   // Counted per connection from where the previous request on it ended: by the time this handler runs,
@@ -79,6 +102,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, { registry, log
   const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
   res.setHeader('X-Request-ID', requestId);
+  facts.id = requestId;
   if (health.state === 'draining') res.shouldKeepAlive = false;
   const method = req.method ?? 'GET';
   const raw = req.url ?? '/';

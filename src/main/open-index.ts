@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { MetadataIndex } from '../registry/ports.ts';
+import type { EventLog } from '../events/event-log.ts';
 import type { ApiTokenStore } from '../auth/api-tokens/api-tokens.ts';
 import type { JobLease } from '../jobs/job-lease.ts';
 import type { IndexSettings } from '../index/index-settings.ts';
@@ -17,6 +18,8 @@ export type { IndexSettings };
 
 export interface IndexBackend {
   index: MetadataIndex;
+  /** Deliveries and webhooks of events (events/event-log.ts), in the same database as the index's outbox. */
+  eventLog: EventLog;
   /** Runs `build` (the index from storage) if this index was never built; true when it ran. */
   buildIfNew(build: () => Promise<void>): Promise<boolean>;
   /** Records that the index was built from storage (after `pier reindex`). */
@@ -42,6 +45,7 @@ export async function openIndexBackend(settings: IndexSettings | undefined, data
     const pg = await openPostgresBackend(settings.postgres);
     return {
       index: pg.index,
+      eventLog: pg.eventLog,
       buildIfNew: (build) => pg.buildIfNew(build),
       markBuilt: () => pg.index.markBuilt(),
       openTokenStore: async () => pg.tokens,
@@ -55,6 +59,7 @@ export async function openIndexBackend(settings: IndexSettings | undefined, data
   const sqlite = new SqliteIndex(file);
   return {
     index: sqlite,
+    eventLog: sqlite.eventLog,
     async buildIfNew(build) {
       if (sqlite.isBuilt()) return false;
       await build();

@@ -12,9 +12,10 @@ import { defaultSqliteFile, openIndexBackend, type IndexBackend, type IndexSetti
 import { rebuildIndex } from '../index/rebuild.ts';
 import { reconcileIndex } from '../index/reconcile.ts';
 import { adoptingFromStorage } from '../index/adopt-from-storage.ts';
-import { Registry } from '../registry/registry.ts';
+import { Registry, type BlobUseCases, type ManifestUseCases, type UseCaseDecorators } from '../registry/registry.ts';
 import { DEFAULT_REGISTRY_OPTIONS, type RegistryOptions } from '../registry/context.ts';
 import type { MetadataIndex } from '../registry/ports.ts';
+import type { EventLog } from '../events/event-log.ts';
 import type { Logger } from '../observability/logger.ts';
 import { instrument, type Metrics } from '../observability/metrics.ts';
 import { ROOT } from '../storage/layout.ts';
@@ -34,11 +35,13 @@ export interface OpenOptions {
   logger: Logger;
   metrics?: Metrics;
   registry?: Partial<RegistryOptions>;
+  /** Decorators around the manifest and blob use cases, outside the pull-through cache's (events/ records pulls). */
+  decorateUseCases?: (index: MetadataIndex) => { manifests?(inner: ManifestUseCases): ManifestUseCases; blobs?(inner: BlobUseCases): BlobUseCases };
   /** The `proxy` section: serve (and cache) repositories from upstream registries. */
   pullThrough?: PullThroughSettings;
   /** The metadata index (index section); SQLite in the data directory when absent. */
   index?: IndexSettings;
-  /** Wraps the index the registry uses (builds observe tag pushes this way). */
+  /** Wraps the index the registry's use cases write through (events/ record events, builds observe tag pushes). */
   decorateIndex?: (index: MetadataIndex) => MetadataIndex;
 }
 
@@ -46,6 +49,8 @@ export interface OpenRegistry {
   registry: Registry;
   storage: DriverRegistryStorage;
   index: MetadataIndex;
+  /** Deliveries and webhooks of events, in the index's database. */
+  eventLog: EventLog;
   /** The index's backend: its token store and, for shared databases, the job lease. */
   indexBackend: IndexBackend;
   /** Cheap checks that storage and index answer, for readiness. */
@@ -55,7 +60,7 @@ export interface OpenRegistry {
 
 export const indexFile = defaultSqliteFile;
 
-export async function openRegistry({ dataDir, storage: selection, redirect, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ dataDir, storage: selection, redirect, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const opened = await openStorageDriver(selection ?? { driver: 'filesystem', rootDirectory: dataDir });
   const rawDriver = opened.driver;
@@ -91,6 +96,13 @@ export async function openRegistry({ dataDir, storage: selection, redirect, logg
   const pullThrough = pullThroughSettings
     ? createPullThrough(pullThroughSettings, { storage, index, indexFile: indexFile(dataDir), logger, metrics: metrics?.registry ?? new PromRegistry(), dataDir })
     : undefined;
+  const inner: UseCaseDecorators = pullThrough?.decorators ?? {};
+  const outer = decorateUseCases?.(index);
+  const decorators: UseCaseDecorators = {
+    ...inner,
+    ...(outer?.manifests ? { manifests: (m) => outer.manifests!(inner.manifests ? inner.manifests(m) : m) } : {}),
+    ...(outer?.blobs ? { blobs: (b) => outer.blobs!(inner.blobs ? inner.blobs(b) : b) } : {}),
+  };
   const registry = new Registry(
     {
       storage,
@@ -98,7 +110,7 @@ export async function openRegistry({ dataDir, storage: selection, redirect, logg
       clock: { now: () => new Date() },
       options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
     },
-    pullThrough?.decorators,
+    decorators,
   );
   const probes = {
     storage: async () => void (await driver.list(ROOT)),
@@ -108,6 +120,7 @@ export async function openRegistry({ dataDir, storage: selection, redirect, logg
     registry,
     storage,
     index,
+    eventLog: backend.eventLog,
     indexBackend: backend,
     probes,
     close: async () => {

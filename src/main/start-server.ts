@@ -35,6 +35,14 @@ import type { RetentionRule } from '../registry/gc/apply-retention.ts';
 import { observeActivity } from '../http/activity-observer.ts';
 import { createWebSite } from '../web/static-site.ts';
 import { openWebServices, webDatabaseFile, type WebServices } from './web-services.ts';
+import type { EventsSettings } from '../events/events-settings.ts';
+import type { EventPublisher } from '../events/publish.ts';
+import type { Dispatcher } from '../events/delivery/dispatcher.ts';
+import type { MetadataIndex } from '../registry/ports.ts';
+import { buildEventsThrough, wireEvents } from './wire-events.ts';
+import { webhooksResource } from '../http/admin/webhooks.ts';
+import { deliveriesResource } from '../http/admin/deliveries.ts';
+import { callbacksResource } from '../http/admin/callbacks.ts';
 import { prepareBuilds, type BuildSettings, type StartedBuilds } from './start-builds.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 
@@ -68,6 +76,8 @@ export interface StartOptions {
   accelRedirect?: string;
   /** Background jobs (upload purging, scheduled GC); stopped before the index closes. */
   maintenance?: MaintenanceOptions;
+  /** The notifications section: events, their delivery, webhooks. Absent: events recorded, no endpoints. */
+  events?: EventsSettings;
   /** The metadata index (index section); SQLite in the data directory when absent. */
   index?: IndexSettings;
   /** Automated builds (Pier-only `builds` section); absent: disabled. */
@@ -93,6 +103,9 @@ export interface RunningServer {
   accessControl?: AccessControl;
   /** API tokens (kept in the index's database). */
   apiTokens: ApiTokens;
+  /** For other modules (builds) to emit their own events. */
+  events: EventPublisher;
+  dispatcher: Dispatcher;
   /** Automated builds, when enabled. */
   builds?: StartedBuilds;
   /** Re-reads the TLS certificate, key and client CAs (new connections use them); throws if they cannot be read. */
@@ -100,6 +113,16 @@ export interface RunningServer {
   /** Drains and stops; resolves when everything is closed. */
   close(): Promise<void>;
 }
+
+/** Without a notifications section: events are recorded (and pulls sampled in full), nothing is sent. */
+const DEFAULT_EVENTS: EventsSettings = {
+  enabled: true,
+  includeReferences: false,
+  pullSampleRate: 1,
+  endpoints: [],
+  retentionMs: 7 * 86_400_000,
+  webhooks: { allow: [], deny: [], timeoutMs: 5_000, maxAttempts: 20 },
+};
 
 /**
  * The SQLite file builds keep their queue in: the index's own file, or beside it when the index is in
@@ -114,7 +137,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const metrics = new Metrics();
   if (options.builds && options.readOnly) options.logger.warn('read-only mode: builds are not run');
   const buildsPrep = options.builds && !options.readOnly ? prepareBuilds(options.logger) : undefined;
-  const opened = await openRegistry({ ...options, metrics, ...(buildsPrep ? { decorateIndex: buildsPrep.decorateIndex } : {}) });
+  const events = wireEvents(options.events ?? DEFAULT_EVENTS, options.logger, options.listen.port, metrics);
+  // Events record what the registry's writes cause; the builds' observer (when on) sees tag pushes under them.
+  const decorateIndex = (index: MetadataIndex): MetadataIndex => events.decorateIndex(buildsPrep ? buildsPrep.decorateIndex(index) : index);
+  const opened = await openRegistry({ ...options, metrics, decorateIndex, decorateUseCases: events.decorateUseCases });
+  const { dispatcher, publisher } = events.start(opened.index, opened.eventLog);
+  const wake = (): void => {
+    dispatcher.refreshWebhooks();
+    dispatcher.wake();
+  };
+  const configSecrets = new Map((options.events?.endpoints ?? []).map((e) => [`config:${e.name}`, e.secret]));
+  const secretOf = async (endpoint: string): Promise<string | undefined> =>
+    endpoint.startsWith('webhook:') ? (await opened.eventLog.getWebhook(endpoint.slice(8)))?.secret : configSecrets.get(endpoint);
   const health = new Health(opened.probes);
   let accessControl: AccessControl | undefined;
   let listener: Listener;
@@ -124,7 +158,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let apiTokens: ApiTokens;
   let builds: StartedBuilds | undefined;
   try {
-    builds = buildsPrep && options.builds ? buildsPrep.finish(opened.registry, buildsFile(options), options.dataDir, options.builds, metrics.registry) : undefined;
+    builds = buildsPrep && options.builds
+      ? buildsPrep.finish(opened.registry, buildsFile(options), options.dataDir, { ...options.builds, events: options.builds.events ?? buildEventsThrough(publisher) }, metrics.registry)
+      : undefined;
     tokenStore = await opened.indexBackend.openTokenStore();
     apiTokens = new ApiTokens(tokenStore);
     webServices = openWebServices(webDatabaseFile(options.dataDir, options.index), options.index?.backend !== 'postgres', opened.storage, options.logger);
@@ -167,7 +203,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         deleteEnabled: options.registry?.deleteEnabled ?? false,
         readOnly: options.readOnly === true,
         ...(options.publicHost ? { publicHost: options.publicHost } : {}),
-        ...(builds ? { resources: [builds.adminResource] } : {}),
+        resources: [
+          ...(builds ? [builds.adminResource] : []),
+          webhooksResource({ eventLog: opened.eventLog, index: opened.index, policy: events.policy, source: events.source, changed: wake }),
+          deliveriesResource(opened.eventLog, wake),
+          callbacksResource(opened.eventLog, secretOf, wake),
+        ],
       }),
       ...(web ? { web: (req, res, path) => web.serve(req, res, path) } : {}),
       ...(activity ? { onExchangeEnd: observeActivity(activity) } : {}),
@@ -183,6 +224,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   } catch (error) {
     await builds?.stop();
     await webServices?.close();
+    await events.stop();
     await tokenStore?.close();
     await opened.close();
     throw error;
@@ -212,6 +254,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     scheme: options.tls ? 'https' : 'http',
     ...(accessControl ? { accessControl } : {}),
     apiTokens,
+    events: publisher,
+    dispatcher,
     ...(builds ? { builds } : {}),
     reloadTls() {
       if (!options.tls) return;
@@ -237,6 +281,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         await maintenance?.stop();
         await builds?.stop();
         await webServices.close();
+        await events.stop();
         await tokenStore.close();
         await opened.close();
       })();

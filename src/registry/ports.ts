@@ -139,28 +139,49 @@ export interface ImportOptions {
 }
 
 /**
+ * An event for the outbox (events/), stored by the index in the SAME transaction as the change that
+ * caused it, so an acknowledged write always has its event stored (and a refused one never does).
+ * Unlike the rest of the index the outbox is not derived from storage: `clear()` keeps it.
+ */
+export interface OutboxEvent {
+  /** Unique and stable (a UUID): receivers deduplicate on it, retries keep it. */
+  id: string;
+  /** Pier's event type: `image.pushed`, `blob.pushed`, `tag.deleted`, … or another module's (`build.succeeded`). */
+  type: string;
+  /** The repository it concerns (for matching repository webhooks); absent for registry-wide events. */
+  repository?: string;
+  occurredAt: Date;
+  /** The event itself, JSON-serialisable (events/event-model.ts); stored and returned unchanged. */
+  payload: unknown;
+}
+
+/**
  * The metadata index: what is live, and fast listings. One method = one transaction. It can be rebuilt
- * from storage at any time (index/rebuild.ts), so it holds nothing that storage does not.
+ * from storage at any time (index/rebuild.ts), so it holds nothing that storage does not — except the
+ * outbox of events (see OutboxEvent) and the tables of events/event-log.ts, which `clear()` keeps.
+ *
+ * Write methods take optional `events`: outbox rows to insert in the same transaction, only when the
+ * write takes effect (the blob is linked, the manifest stored, the tag or manifest deleted).
  */
 export interface MetadataIndex {
   /**
    * Links a blob whose bytes are in storage into a repository (and restarts its grace period).
    * Refused with 'deleting' while a garbage collection is deleting those bytes.
    */
-  addBlob(repository: string, digest: string, size: number): Promise<LinkResult>;
+  addBlob(repository: string, digest: string, size: number, events?: OutboxEvent[]): Promise<LinkResult>;
   /** Size of a blob linked into the repository, or undefined. */
   repositoryBlobSize(repository: string, digest: string): Promise<number | undefined>;
-  removeBlob(repository: string, digest: string): Promise<boolean>;
+  removeBlob(repository: string, digest: string, events?: OutboxEvent[]): Promise<boolean>;
 
   /**
    * Records a manifest, its references and (optionally) moves a tag to it, in one transaction that also
    * checks, unless `trustReferences`, that every referenced blob and child is in the repository — checked
    * inside the transaction, so a concurrent garbage collection cannot remove one in between.
    */
-  putManifest(write: ManifestWrite, options?: { trustReferences?: boolean }): Promise<PutManifestResult>;
+  putManifest(write: ManifestWrite, options?: { trustReferences?: boolean; events?: OutboxEvent[] }): Promise<PutManifestResult>;
   getManifest(repository: string, digest: string): Promise<ManifestRecord | undefined>;
   /** Removes a manifest and every tag pointing at it; returns the removed tags, or undefined if unknown. */
-  deleteManifest(repository: string, digest: string): Promise<string[] | undefined>;
+  deleteManifest(repository: string, digest: string, events?: OutboxEvent[]): Promise<string[] | undefined>;
   /** Of the given manifest digests, those missing from the repository. */
   missingManifests(repository: string, digests: string[]): Promise<string[]>;
   /** Of the given blob digests, those not linked into the repository. */
@@ -168,7 +189,7 @@ export interface MetadataIndex {
 
   resolveTag(repository: string, tag: string): Promise<ManifestRecord | undefined>;
   /** Deletes the tag (only if it still points at `expectedDigest`, when given). */
-  deleteTag(repository: string, tag: string, expectedDigest?: string): Promise<boolean>;
+  deleteTag(repository: string, tag: string, expectedDigest?: string, events?: OutboxEvent[]): Promise<boolean>;
   /** Tags in lexical order after `after`, at most `limit`; undefined when the repository is unknown. */
   listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | undefined>;
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
@@ -230,7 +251,10 @@ export interface MetadataIndex {
   /** Per repository, the storage fingerprint recorded by the last importRepository that gave one. */
   storageFingerprints(): Promise<Map<string, string>>;
 
-  /** Removes everything; used before a rebuild. */
+  /** Stores events that go with no index change (pulls, other modules' events), in one transaction. */
+  appendEvents(events: OutboxEvent[]): Promise<void>;
+
+  /** Removes everything derived from storage (not the outbox); used before a rebuild. */
   clear(): Promise<void>;
   close(): Promise<void>;
 }

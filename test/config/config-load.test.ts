@@ -188,7 +188,6 @@ describe('configuration: the reference format', () => {
       'log.accesslog.disabled',
       'log.formatter',
       'middleware',
-      'notifications.endpoints',
       'policy.repository.classes',
       'reporting',
       'validation',

@@ -38,14 +38,16 @@ runIndexSuite('postgres', async () => {
   const backend = await openPostgresBackend(settings(await suiteDatabase));
   return {
     index: backend.index,
+    eventLog: backend.eventLog,
     cleanup: async () => {
       await backend.pool.query(`TRUNCATE ${ALL_TABLES.join(', ')} RESTART IDENTITY`);
+      await backend.pool.query('UPDATE event_fanout SET seq = 0');
       await backend.close();
     },
   };
 });
 
-const ALL_TABLES = ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions', 'api_tokens', 'job_leases', 'meta'];
+const ALL_TABLES = ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions', 'api_tokens', 'job_leases', 'meta', 'event_outbox', 'event_deliveries', 'webhooks'];
 
 describe('postgres index shared by replicas', () => {
   let database: string;

@@ -14,6 +14,7 @@ runIndexSuite('sqlite (file)', async () => {
   const index = new SqliteIndex(file);
   return {
     index,
+    eventLog: index.eventLog,
     cleanup: async () => { await index.close(); rmSync(dir, { recursive: true, force: true }); },
     lockFromKilledProcess: (id, owner) => lockThenDie(file, id, owner),
   };
@@ -36,7 +37,7 @@ async function lockThenDie(file: string, id: string, owner: string): Promise<voi
 
 runIndexSuite('sqlite (memory)', async () => {
   const index = new SqliteIndex(':memory:');
-  return { index, cleanup: () => index.close() };
+  return { index, eventLog: index.eventLog, cleanup: () => index.close() };
 });
 
 it('two handles on one SQLite file see each other\'s writes (processes sharing a data directory)', async () => {

@@ -33,7 +33,7 @@ export const ADMIN_PREFIX = '/pier/api/v1/';
 /** What the admin API is built from: AdminDeps, with the rules and modes defaulting to none/off. */
 export type AdminApiOptions = Pick<AdminDeps, 'logger' | 'apiTokens' | 'index' | 'quotas'> &
   Partial<Omit<AdminDeps, 'logger' | 'apiTokens' | 'index' | 'quotas' | 'features'>> & {
-    /** More resources matched by code rather than listed in the route table (builds), served to admins only. */
+    /** More resources matched by code rather than listed in the route table (builds), served to admins only unless public (webhook callbacks). */
     resources?: AdminResource[];
   };
 
@@ -45,6 +45,8 @@ export interface AdminResource {
 export interface AdminResourceRoute {
   id: string;
   methods: string[];
+  /** Answered without authentication: the route checks its own credential (a callback URL's token). */
+  public?: boolean;
   serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, user: string | undefined): Promise<void>;
 }
 
@@ -138,15 +140,19 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
     }
   }
 
-  /** A resource's route as a table entry: admins only, the same authentication and CSRF rules. */
+  /** Resource routes that check their own credential (a callback URL's token): no authentication here. */
+  const publicRoutes = new WeakSet<AdminRoute>();
+
+  /** A resource's route as a table entry: admins only (unless public), the same authentication and CSRF rules. */
   function resourceMatch(method: string, rest: string): AdminMatch | undefined {
     for (const resource of options.resources ?? []) {
       const route = resource.route(rest);
       if (!route) continue;
       const methods = Object.fromEntries(
-        route.methods.map((m) => [m, { summary: route.id, audience: 'admin' as const, success: { status: 200, description: '' }, handler: async (r: AdminRequest) => route.serve(r.req, r.res, r.query, r.caller.user) }]),
+        route.methods.map((m) => [m, { summary: route.id, audience: route.public ? ('anyone' as const) : ('admin' as const), success: { status: 200, description: '' }, handler: async (r: AdminRequest) => route.serve(r.req, r.res, r.query, r.caller.user) }]),
       );
       const entry: AdminRoute = { id: route.id, path: rest, pattern: /^$/, params: [], methods };
+      if (route.public) publicRoutes.add(entry);
       const operation = methods[method === 'HEAD' ? 'GET' : method];
       return operation ? { kind: 'found', route: entry, operation, params: {} } : { kind: 'method-not-allowed', route: entry };
     }
@@ -163,7 +169,7 @@ export function createAdminApi(options: AdminApiOptions): AdminHandler {
       if (match.kind === 'method-not-allowed') {
         throw new AdminError(405, 'UNSUPPORTED', `method ${method} is not supported on this endpoint`, { Allow: Object.keys(match.route.methods).join(', ') });
       }
-      const caller = await authenticate(req);
+      const caller = publicRoutes.has(match.route) ? ANONYMOUS : await authenticate(req);
       admit(caller, match.operation.audience);
       // A browser session's changes must prove they come from Pier's own page.
       const changes = method !== 'GET' && method !== 'HEAD';

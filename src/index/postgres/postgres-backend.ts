@@ -8,6 +8,7 @@ import { advisoryKey } from './advisory-keys.ts';
 import { clientConfig, createPool, type PostgresSettings } from './postgres-connection.ts';
 import { migrate } from './postgres-migrations.ts';
 import { PostgresIndex } from './postgres-index.ts';
+import { PostgresEventLog } from './postgres-event-log.ts';
 import { PostgresJobLease } from './postgres-job-lease.ts';
 import { SessionLocks } from './postgres-session-locks.ts';
 import { PostgresApiTokenStore } from '../../auth/api-tokens/postgres-api-token-store.ts';
@@ -15,6 +16,8 @@ import { PostgresApiTokenStore } from '../../auth/api-tokens/postgres-api-token-
 export interface PostgresBackend {
   pool: Pool;
   index: PostgresIndex;
+  /** Deliveries and webhooks of events, beside the outbox the index writes. */
+  eventLog: PostgresEventLog;
   tokens: PostgresApiTokenStore;
   jobLease: PostgresJobLease;
   /** Schema versions this start applied (empty when the database was up to date). */
@@ -46,6 +49,7 @@ export async function openPostgresBackend(settings: PostgresSettings, options: {
   return {
     pool,
     index,
+    eventLog: new PostgresEventLog(pool),
     tokens: new PostgresApiTokenStore(pool),
     jobLease: new PostgresJobLease(pool),
     migrated,

@@ -22,7 +22,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Pool, QueryResultRow } from 'pg';
-import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
+import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, OutboxEvent, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
+import { storeEvents } from './postgres-outbox.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
 import { advisoryKey } from './advisory-keys.ts';
 import { SessionLocks } from './postgres-session-locks.ts';
@@ -83,7 +84,7 @@ export class PostgresIndex implements MetadataIndex {
 
   // ---- blobs ----
 
-  async addBlob(repository: string, digest: string, size: number): Promise<LinkResult> {
+  async addBlob(repository: string, digest: string, size: number, events?: OutboxEvent[]): Promise<LinkResult> {
     return this.transaction(async (q) => {
       await lockDigests(q, [digest], 'shared');
       if (await this.isBeingDeleted(q, digest)) return 'deleting';
@@ -93,6 +94,7 @@ export class PostgresIndex implements MetadataIndex {
          ON CONFLICT (repository_id, digest) DO UPDATE SET size = excluded.size, created_at = excluded.created_at`,
         [id, digest, size],
       );
+      await storeEvents(q, events);
       return 'linked';
     });
   }
@@ -105,12 +107,16 @@ export class PostgresIndex implements MetadataIndex {
     return rows[0]?.size;
   }
 
-  async removeBlob(repository: string, digest: string): Promise<boolean> {
-    const result = await this.pool.query(
-      'DELETE FROM repository_blobs b USING repositories r WHERE r.id = b.repository_id AND r.name = $1 AND b.digest = $2',
-      [repository, digest],
-    );
-    return (result.rowCount ?? 0) > 0;
+  async removeBlob(repository: string, digest: string, events?: OutboxEvent[]): Promise<boolean> {
+    return this.transaction(async (q) => {
+      const result = await q.query(
+        'DELETE FROM repository_blobs b USING repositories r WHERE r.id = b.repository_id AND r.name = $1 AND b.digest = $2',
+        [repository, digest],
+      );
+      const removed = (result.rowCount ?? 0) > 0;
+      if (removed) await storeEvents(q, events);
+      return removed;
+    });
   }
 
   async missingBlobs(repository: string, digests: string[]): Promise<string[]> {
@@ -124,7 +130,7 @@ export class PostgresIndex implements MetadataIndex {
 
   // ---- manifests and tags ----
 
-  async putManifest(write: ManifestWrite, options: { trustReferences?: boolean } = {}): Promise<PutManifestResult> {
+  async putManifest(write: ManifestWrite, options: { trustReferences?: boolean; events?: OutboxEvent[] } = {}): Promise<PutManifestResult> {
     return this.transaction(async (q): Promise<PutManifestResult> => {
       await lockDigests(q, [write.digest, ...write.blobs, ...write.children], 'shared');
       if (await this.isBeingDeleted(q, write.digest)) return { kind: 'deleting' };
@@ -142,6 +148,7 @@ export class PostgresIndex implements MetadataIndex {
           [id, write.tag, write.digest],
         );
       }
+      await storeEvents(q, options.events);
       return { kind: 'stored' };
     });
   }
@@ -182,13 +189,15 @@ export class PostgresIndex implements MetadataIndex {
     return toManifest(rows[0]);
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<string[] | undefined> {
+  async deleteManifest(repository: string, digest: string, events?: OutboxEvent[]): Promise<string[] | undefined> {
     return this.transaction(async (q) => {
       const id = await repositoryId(q, repository, false);
       if (id === undefined) return undefined;
       const tags = await q.query<{ name: string }>('SELECT name FROM tags WHERE repository_id = $1 AND digest = $2 ORDER BY name FOR UPDATE', [id, digest]);
       const removed = await q.query('DELETE FROM manifests WHERE repository_id = $1 AND digest = $2', [id, digest]);
-      return (removed.rowCount ?? 0) > 0 ? tags.rows.map((r) => r.name) : undefined;
+      if ((removed.rowCount ?? 0) === 0) return undefined;
+      await storeEvents(q, events);
+      return tags.rows.map((r) => r.name);
     });
   }
 
@@ -212,12 +221,20 @@ export class PostgresIndex implements MetadataIndex {
     return toManifest(rows[0]);
   }
 
-  async deleteTag(repository: string, tag: string, expectedDigest?: string): Promise<boolean> {
-    const result = await this.pool.query(
-      `DELETE FROM tags t USING repositories r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2 ${expectedDigest !== undefined ? 'AND t.digest = $3' : ''}`,
-      expectedDigest !== undefined ? [repository, tag, expectedDigest] : [repository, tag],
-    );
-    return (result.rowCount ?? 0) > 0;
+  async deleteTag(repository: string, tag: string, expectedDigest?: string, events?: OutboxEvent[]): Promise<boolean> {
+    return this.transaction(async (q) => {
+      const result = await q.query(
+        `DELETE FROM tags t USING repositories r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2 ${expectedDigest !== undefined ? 'AND t.digest = $3' : ''}`,
+        expectedDigest !== undefined ? [repository, tag, expectedDigest] : [repository, tag],
+      );
+      const removed = (result.rowCount ?? 0) > 0;
+      if (removed) await storeEvents(q, events);
+      return removed;
+    });
+  }
+
+  async appendEvents(events: OutboxEvent[]): Promise<void> {
+    if (events.length > 0) await this.transaction((q) => storeEvents(q, events));
   }
 
   async listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | undefined> {

@@ -104,6 +104,56 @@ CREATE TABLE job_leases (
 );
 `,
   },
+  {
+    version: 2,
+    description: 'events: outbox, fan-out cursor, deliveries, webhooks',
+    // Times are epoch milliseconds (bigint), as the event log's port deals in Date values with ms precision.
+    sql: `
+CREATE TABLE event_outbox (
+  seq bigserial PRIMARY KEY,      -- outbox inserts are serialised (postgres-outbox.ts), so seq commits in order
+  id text NOT NULL,
+  type text NOT NULL,
+  repository text,
+  occurred_at bigint NOT NULL,
+  payload text NOT NULL
+);
+CREATE TABLE event_fanout (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL);
+INSERT INTO event_fanout (id, seq) VALUES (1, 0);
+CREATE TABLE event_deliveries (
+  id text PRIMARY KEY,
+  event_seq bigint NOT NULL,
+  endpoint text NOT NULL,
+  status text NOT NULL,
+  waits_for text,
+  attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at bigint NOT NULL,
+  lease_owner text,
+  lease_expires_at bigint,
+  response_code integer,
+  latency_ms integer,
+  last_error text,
+  callback text,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  delivered_at bigint,
+  UNIQUE (event_seq, endpoint)
+);
+CREATE INDEX event_deliveries_queue ON event_deliveries (status, endpoint, event_seq);
+CREATE INDEX event_deliveries_waits ON event_deliveries (waits_for) WHERE waits_for IS NOT NULL;
+CREATE TABLE webhooks (
+  id text PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  url text NOT NULL,
+  format text NOT NULL,
+  repositories text NOT NULL,
+  event_types text NOT NULL,
+  secret text NOT NULL,
+  after text,
+  created_at bigint NOT NULL,
+  created_by text
+);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -4,10 +4,11 @@
  * transaction instead of failing.
  */
 import Database from 'better-sqlite3';
-import type { ImportOptions, LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, RepositoryContent, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
+import type { ImportOptions, LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, OutboxEvent, RepositoryContent, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
-import { ADDED_TABLES, SCHEMA, SCHEMA_VERSION, TAG_LISTING_INDEX } from './sqlite-schema.ts';
+import { ADDED_TABLES, EVENTS_SCHEMA, SCHEMA, SCHEMA_VERSION, TAG_LISTING_INDEX } from './sqlite-schema.ts';
 import { isAliveHere, thisHolder } from './lock-holder.ts';
+import { SqliteEventLog } from './sqlite-event-log.ts';
 
 type Row = Record<string, unknown>;
 
@@ -17,6 +18,9 @@ const STALE_DELETION_MS = 60_000;
 export class SqliteIndex implements MetadataIndex {
   private readonly db: Database.Database;
   private readonly statements: ReturnType<typeof prepare>;
+  private readonly insertEvent: Database.Statement;
+  /** Deliveries and webhooks (events/event-log.ts), over the same database as the outbox. */
+  readonly eventLog: SqliteEventLog;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -34,7 +38,19 @@ export class SqliteIndex implements MetadataIndex {
     }
     this.db.exec(ADDED_TABLES);
     this.db.function('pier_holder_alive', { deterministic: false }, (boot, pid, started) => (isAliveHere(String(boot), Number(pid), String(started)) ? 1 : 0));
+    this.db.exec(EVENTS_SCHEMA);
     this.statements = prepare(this.db);
+    this.insertEvent = this.db.prepare('INSERT INTO event_outbox (id, type, repository, occurred_at, payload) VALUES (?, ?, ?, ?, ?)');
+    this.eventLog = new SqliteEventLog(this.db);
+  }
+
+  /** Call inside a transaction. */
+  private storeEvents(events: OutboxEvent[] | undefined): void {
+    for (const e of events ?? []) this.insertEvent.run(e.id, e.type, e.repository ?? null, e.occurredAt.getTime(), JSON.stringify(e.payload));
+  }
+
+  async appendEvents(events: OutboxEvent[]): Promise<void> {
+    if (events.length > 0) this.db.transaction(() => this.storeEvents(events)).immediate();
   }
 
   private repositoryId(name: string, create: boolean, now: number): number | undefined {
@@ -44,12 +60,13 @@ export class SqliteIndex implements MetadataIndex {
     return Number(this.statements.insertRepository.run(name, now).lastInsertRowid);
   }
 
-  async addBlob(repository: string, digest: string, size: number): Promise<LinkResult> {
+  async addBlob(repository: string, digest: string, size: number, events?: OutboxEvent[]): Promise<LinkResult> {
     return this.db.transaction((): LinkResult => {
       const now = Date.now();
       if (this.beingDeleted(digest, now)) return 'deleting';
       const id = this.repositoryId(repository, true, now)!;
       this.statements.insertBlob.run(id, digest, size, now);
+      this.storeEvents(events);
       return 'linked';
     }).immediate();
   }
@@ -68,11 +85,15 @@ export class SqliteIndex implements MetadataIndex {
     return row ? (row.size as number) : undefined;
   }
 
-  async removeBlob(repository: string, digest: string): Promise<boolean> {
-    return this.statements.deleteBlob.run(repository, digest).changes > 0;
+  async removeBlob(repository: string, digest: string, events?: OutboxEvent[]): Promise<boolean> {
+    return this.db.transaction(() => {
+      const removed = this.statements.deleteBlob.run(repository, digest).changes > 0;
+      if (removed) this.storeEvents(events);
+      return removed;
+    }).immediate();
   }
 
-  async putManifest(write: ManifestWrite, options: { trustReferences?: boolean } = {}): Promise<PutManifestResult> {
+  async putManifest(write: ManifestWrite, options: { trustReferences?: boolean; events?: OutboxEvent[] } = {}): Promise<PutManifestResult> {
     const s = this.statements;
     return this.db.transaction((): PutManifestResult => {
       const now = Date.now();
@@ -107,6 +128,7 @@ export class SqliteIndex implements MetadataIndex {
         for (const child of write.children) s.insertReference.run(id, write.digest, 'manifest', child);
       }
       if (write.tag !== undefined) s.upsertTag.run(id, write.tag, write.digest, now);
+      this.storeEvents(options.events);
       return { kind: 'stored' };
     }).immediate();
   }
@@ -115,14 +137,16 @@ export class SqliteIndex implements MetadataIndex {
     return toManifest(this.statements.manifest.get(repository, digest) as Row | undefined);
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<string[] | undefined> {
+  async deleteManifest(repository: string, digest: string, events?: OutboxEvent[]): Promise<string[] | undefined> {
     const s = this.statements;
     return this.db.transaction(() => {
       const id = this.repositoryId(repository, false, 0);
       if (id === undefined) return undefined;
       const tags = (s.tagsOfDigest.all(id, digest) as Row[]).map((r) => r.name as string);
       const removed = s.deleteManifest.run(id, digest).changes;
-      return removed > 0 ? tags : undefined;
+      if (removed === 0) return undefined;
+      this.storeEvents(events);
+      return tags;
     }).immediate();
   }
 
@@ -138,9 +162,15 @@ export class SqliteIndex implements MetadataIndex {
     return toManifest(this.statements.resolveTag.get(repository, tag) as Row | undefined);
   }
 
-  async deleteTag(repository: string, tag: string, expectedDigest?: string): Promise<boolean> {
-    if (expectedDigest !== undefined) return this.statements.deleteTagIf.run(repository, tag, expectedDigest).changes > 0;
-    return this.statements.deleteTag.run(repository, tag).changes > 0;
+  async deleteTag(repository: string, tag: string, expectedDigest?: string, events?: OutboxEvent[]): Promise<boolean> {
+    return this.db.transaction(() => {
+      const removed =
+        expectedDigest !== undefined
+          ? this.statements.deleteTagIf.run(repository, tag, expectedDigest).changes > 0
+          : this.statements.deleteTag.run(repository, tag).changes > 0;
+      if (removed) this.storeEvents(events);
+      return removed;
+    }).immediate();
   }
 
   async listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | undefined> {

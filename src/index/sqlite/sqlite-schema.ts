@@ -26,6 +26,61 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 `;
 
 /**
+ * Events (Pier-only, events/): the outbox, its fan-out cursor, deliveries and API-created webhooks. Like
+ * api_tokens they are not derived from storage (`pier reindex` keeps them) and are only ever added, so
+ * SqliteIndex creates them in any index of the current version.
+ */
+export const EVENTS_SCHEMA = `
+-- seq is the rowid (no AUTOINCREMENT, which costs a write per insert): it never goes back because pruning
+-- always keeps the newest row. id is unique by construction (a UUID) and is not indexed.
+CREATE TABLE IF NOT EXISTS event_outbox (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  repository TEXT,
+  occurred_at INTEGER NOT NULL,
+  payload TEXT NOT NULL           -- JSON
+);
+CREATE TABLE IF NOT EXISTS event_fanout (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL            -- every event with seq <= this has its delivery rows
+);
+CREATE TABLE IF NOT EXISTS event_deliveries (
+  id TEXT PRIMARY KEY,
+  event_seq INTEGER NOT NULL,
+  endpoint TEXT NOT NULL,         -- config:<name> or webhook:<id>
+  status TEXT NOT NULL,           -- pending | delivered | dead | waiting | cancelled
+  waits_for TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at INTEGER,
+  response_code INTEGER,
+  latency_ms INTEGER,
+  last_error TEXT,
+  callback TEXT,                  -- JSON: {state, description, context, targetUrl, at}
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  delivered_at INTEGER,
+  UNIQUE (event_seq, endpoint)
+);
+CREATE INDEX IF NOT EXISTS event_deliveries_queue ON event_deliveries (status, endpoint, event_seq);
+CREATE INDEX IF NOT EXISTS event_deliveries_waits ON event_deliveries (waits_for) WHERE waits_for IS NOT NULL;
+CREATE TABLE IF NOT EXISTS webhooks (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  url TEXT NOT NULL,
+  format TEXT NOT NULL,
+  repositories TEXT NOT NULL,
+  event_types TEXT NOT NULL,      -- JSON list
+  secret TEXT NOT NULL,
+  after TEXT,
+  created_at INTEGER NOT NULL,
+  created_by TEXT
+) WITHOUT ROWID;
+`;
+
+/**
  * Tag listing (`tags/list?n=&last=`) is a keyset scan over (repository_id, name). The tags table's own key
  * has those columns but its rows also carry the digest and a time, so this narrower index holds ~6× more
  * names per page and answers the listing alone (a covering index). Created IF NOT EXISTS at every open, so

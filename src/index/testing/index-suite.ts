@@ -6,9 +6,13 @@ import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ManifestWrite, MetadataIndex } from '../../registry/ports.ts';
 import { MediaType } from '../../registry/model/media-types.ts';
+import type { EventLog } from '../../events/event-log.ts';
+import { runEventLogSuite } from './event-log-suite.ts';
 
 export interface IndexFixture {
   index: MetadataIndex;
+  /** The backend's event log over the same database (events/event-log.ts); its suite fails without it. */
+  eventLog?: EventLog;
   cleanup(): Promise<void>;
   /**
    * Takes the upload lock `id` for `owner` from ANOTHER process on this index, then kills that process
@@ -37,6 +41,8 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       index = fixture.index;
     });
     afterEach(() => fixture.cleanup());
+
+    runEventLogSuite(() => ({ index, eventLog: fixture.eventLog }));
 
     it('links blobs per repository', async () => {
       await index.addBlob('a/app', d(1), 10);
