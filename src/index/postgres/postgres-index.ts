@@ -18,7 +18,8 @@
  * machines and die with their holder.
  *
  * Adding a method: one public method = one statement or one `transaction()` (postgres-transactions.ts has
- * the helpers); take `lockDigests` first when it races with garbage collection as described above.
+ * the helpers); take `lockDigests` first when it races with garbage collection as described above. The
+ * bodies of the collector's batch steps are in postgres-collection.ts, of importRepository in postgres-import.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -29,11 +30,10 @@ import { advisoryKey } from './advisory-keys.ts';
 import { SessionLocks } from './postgres-session-locks.ts';
 import { inTransaction, lockDigests, repositoryId, type Query } from './postgres-transactions.ts';
 import { importRepositoryContent, insertManifest } from './postgres-import.ts';
+import { deleteUnreachable, markUnlessLive, removeUnusedLinks } from './postgres-collection.ts';
 import {
   BLOB_LIVE_IGNORING_SQL,
   BLOB_LIVE_SQL,
-  reachableInRepositorySql,
-  REMOVE_UNUSED_LINK_SQL,
   unreachableManifestsSql,
   UNUSED_LINKS_SQL,
 } from './postgres-reachability.ts';
@@ -311,18 +311,7 @@ export class PostgresIndex implements MetadataIndex {
     keepReferrers: boolean,
   ): Promise<Array<{ repository: string; digest: string }>> {
     if (manifests.length === 0) return [];
-    return this.transaction(async (q) => {
-      await lockDigests(q, manifests.map((m) => m.digest), 'exclusive');
-      const deleted: Array<{ repository: string; digest: string }> = [];
-      for (const m of manifests) {
-        const id = await repositoryId(q, m.repository, false);
-        if (id === undefined) continue;
-        if ((await q.query(reachableInRepositorySql(keepReferrers), [id, m.digest])).rows.length > 0) continue;
-        const removed = await q.query('DELETE FROM manifests WHERE repository_id = $1 AND digest = $2 AND pushed_at < $3', [id, m.digest, cutoff]);
-        if ((removed.rowCount ?? 0) > 0) deleted.push(m);
-      }
-      return deleted;
-    });
+    return this.transaction((q) => deleteUnreachable(q, manifests, cutoff, keepReferrers));
   }
 
   async unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
@@ -332,14 +321,7 @@ export class PostgresIndex implements MetadataIndex {
 
   async removeLayerLinksIfUnused(links: Array<{ repository: string; digest: string }>, cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
     if (links.length === 0) return [];
-    return this.transaction(async (q) => {
-      await lockDigests(q, links.map((l) => l.digest), 'exclusive');
-      const removed: Array<{ repository: string; digest: string }> = [];
-      for (const link of links) {
-        if (((await q.query(REMOVE_UNUSED_LINK_SQL, [link.repository, link.digest, cutoff])).rowCount ?? 0) > 0) removed.push(link);
-      }
-      return removed;
-    });
+    return this.transaction((q) => removeUnusedLinks(q, links, cutoff));
   }
 
   async isBlobLive(digest: string, cutoff: Date, ignoring?: Array<{ repository: string; digest: string }>): Promise<boolean> {
@@ -349,40 +331,19 @@ export class PostgresIndex implements MetadataIndex {
   }
 
   async beginBlobDeletions(digests: string[], cutoff: Date): Promise<Map<string, string[]>> {
-    const marked = new Map<string, string[]>();
-    if (digests.length === 0) return marked;
+    if (digests.length === 0) return new Map();
     // A session lock per blob says "a collector is deleting these bytes" for as long as this process
-    // lives; one held elsewhere (another collector, here or on another replica) leaves its blob out.
+    // lives; one held elsewhere (another collector, here or on another replica) leaves its blob out, and
+    // so does one this process is already deleting.
     const keyOf = new Map([...new Set(digests)].map((d) => [d, advisoryKey('deleting', d)]));
-    const alreadyMine = new Set([...keyOf.values()].filter((key) => this.locks.holds(key, 'gc')));
-    const taken = await this.locks.tryLockMany([...keyOf.values()].filter((key) => !alreadyMine.has(key)), 'gc');
+    const free = [...keyOf.values()].filter((key) => !this.locks.holds(key, 'gc'));
+    const taken = await this.locks.tryLockMany(free, 'gc');
     const candidates = [...keyOf].filter(([, key]) => taken.has(key)).map(([digest]) => digest);
+    let marked = new Map<string, string[]>();
     try {
-      if (candidates.length > 0) {
-        await this.transaction(async (q) => {
-          marked.clear(); // a retried transaction starts again
-          await lockDigests(q, candidates, 'exclusive');
-          for (const digest of candidates) {
-            if ((await q.query(BLOB_LIVE_SQL, [digest, cutoff])).rows.length > 0) continue;
-            const dropped = await q.query<{ name: string }>(
-              'DELETE FROM repository_blobs b USING repositories r WHERE r.id = b.repository_id AND b.digest = $1 RETURNING r.name',
-              [digest],
-            );
-            marked.set(digest, dropped.rows.map((r) => r.name).sort());
-          }
-          if (marked.size > 0) {
-            await q.query(
-              `INSERT INTO blob_deletions (digest, started_at, holder) SELECT d, now(), $2 FROM unnest($1::text[]) AS d
-               ON CONFLICT (digest) DO UPDATE SET started_at = excluded.started_at, holder = excluded.holder`,
-              [[...marked.keys()], this.holder],
-            );
-          }
-        });
-      }
-    } catch (error) {
-      marked.clear();
-      throw error;
+      if (candidates.length > 0) marked = await this.transaction((q) => markUnlessLive(q, candidates, cutoff, this.holder));
     } finally {
+      // live blobs (or all of them, on failure) are not being deleted after all
       await this.locks.unlockMany(candidates.filter((d) => !marked.has(d)).map((d) => keyOf.get(d)!), 'gc');
     }
     return marked;
