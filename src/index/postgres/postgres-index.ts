@@ -161,23 +161,19 @@ export class PostgresIndex implements MetadataIndex {
    * SELECT after it (a fresh snapshot under READ COMMITTED) then sees that push's digest: only one wins.
    */
   private async tagOnce(q: Query, id: number, tag: string, digest: string): Promise<string | undefined> {
-    const inserted = await q.query(
-      'INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (repository_id, name) DO NOTHING',
-      [id, tag, digest],
-    );
-    if ((inserted.rowCount ?? 0) > 0) return undefined;
-    const { rows } = await q.query<{ digest: string }>('SELECT digest FROM tags WHERE repository_id = $1 AND name = $2 FOR UPDATE', [id, tag]);
-    const current = rows[0]?.digest;
-    if (current === undefined || current === digest) {
-      // the tag is ours already, or was deleted in between: (re)point it here
-      await q.query(
-        `INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, now())
-         ON CONFLICT (repository_id, name) DO UPDATE SET updated_at = excluded.updated_at WHERE tags.digest = excluded.digest`,
+    for (;;) {
+      const inserted = await q.query(
+        'INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (repository_id, name) DO NOTHING',
         [id, tag, digest],
       );
+      if ((inserted.rowCount ?? 0) > 0) return undefined;
+      const { rows } = await q.query<{ digest: string }>('SELECT digest FROM tags WHERE repository_id = $1 AND name = $2 FOR UPDATE', [id, tag]);
+      const current = rows[0]?.digest;
+      if (current === undefined) continue; // deleted in between: try to create it again
+      if (current !== digest) return current;
+      await q.query('UPDATE tags SET updated_at = now() WHERE repository_id = $1 AND name = $2', [id, tag]);
       return undefined;
     }
-    return current;
   }
 
   /** Blobs not linked into the repository, then child manifests not in it, each in the order given. */
