@@ -94,7 +94,8 @@ describe('three Pier replicas behind nginx, sharing PostgreSQL and S3 (Swift s3a
   before(async () => {
     requireTools('skopeo', 'podman', 'buildah');
     scratch = mkdtempSync(join(tmpdir(), 'pier-replicas-'));
-    [postgres, env, storage] = await Promise.all([startPostgres(), createClientEnv('pier-replicas'), s3Storage()]);
+    // each assigned as soon as it is up, so after() stops it even if another fails to start
+    await Promise.all([startPostgres().then((p) => (postgres = p)), createClientEnv('pier-replicas').then((e) => (env = e)), s3Storage().then((s) => (storage = s))]);
     const database = await postgres.createDatabase('replicas');
     const passwordFile = join(scratch, 'pg-password');
     writeFileSync(passwordFile, `${postgres.password}\n`, { mode: 0o600 });
