@@ -65,7 +65,7 @@ export function serveCommand(): Command {
         http2: settings.tls?.http2 ?? false,
         dataDir: settings.dataDir,
         storage: settings.storage.driver,
-        index: settings.index.backend,
+        index: { backend: settings.index.backend },
         deleteEnabled: settings.deleteEnabled,
         auth: config.auth.token ? (config.auth.token.signingkey ? 'token (built-in service)' : 'token') : config.auth.htpasswd ? 'htpasswd' : 'none',
       };

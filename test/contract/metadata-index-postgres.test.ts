@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { runIndexSuite } from '../../src/index/testing/index-suite.ts';
 import { openPostgresBackend, type PostgresBackend } from '../../src/index/postgres/postgres-backend.ts';
 import type { PostgresSettings } from '../../src/index/postgres/postgres-connection.ts';
@@ -35,10 +36,12 @@ async function freshDatabase(): Promise<{ database: string; open: (options?: { m
 let suiteDatabase: Promise<string> | undefined;
 runIndexSuite('postgres', async () => {
   suiteDatabase ??= started.then(() => server.createDatabase('suite'));
-  const backend = await openPostgresBackend(settings(await suiteDatabase));
+  const database = await suiteDatabase;
+  const backend = await openPostgresBackend(settings(database));
   return {
     index: backend.index,
     eventLog: backend.eventLog,
+    lockFromKilledProcess: (id, owner) => lockThenDie(settings(database), id, owner),
     cleanup: async () => {
       await backend.pool.query(`TRUNCATE ${ALL_TABLES.join(', ')} RESTART IDENTITY`);
       await backend.pool.query('UPDATE event_fanout SET seq = 0');
@@ -47,7 +50,32 @@ runIndexSuite('postgres', async () => {
   };
 });
 
-const ALL_TABLES = ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions', 'api_tokens', 'job_leases', 'meta', 'event_outbox', 'event_deliveries', 'webhooks'];
+const BACKEND = new URL('../../src/index/postgres/postgres-backend.ts', import.meta.url).href;
+
+/**
+ * Another process takes the lock, says so with its session's backend pid, and is killed with SIGKILL
+ * before it can release it. PostgreSQL ends a session when it sees its connection close, a moment after
+ * the kill: we wait for that (the contract's "once the process is gone"), never for a lease.
+ */
+async function lockThenDie(connection: PostgresSettings, id: string, owner: string): Promise<void> {
+  const script = `const { openPostgresBackend } = await import(${JSON.stringify(BACKEND)});
+    const backend = await openPostgresBackend(${JSON.stringify(connection)});
+    const ok = await backend.index.lockUpload(${JSON.stringify(id)}, ${JSON.stringify(owner)}, 3600000);
+    const pid = await backend.index.lockSessionPid();
+    process.stdout.write(ok ? 'locked ' + pid : 'refused'); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const said = await new Promise<string>((resolve) => child.stdout.once('data', (data) => resolve(String(data))));
+  assert.match(said, /^locked \d+$/);
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await gone;
+  const pid = said.split(' ')[1]!;
+  for (let i = 0; i < 100 && server.psql(`SELECT count(*) FROM pg_stat_activity WHERE pid = ${pid}`, connection.database!) !== '0'; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const ALL_TABLES = ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions', 'storage_fingerprints', 'api_tokens', 'job_leases', 'meta', 'event_outbox', 'event_deliveries', 'webhooks'];
 
 describe('postgres index shared by replicas', () => {
   let database: string;
@@ -113,8 +141,8 @@ describe('postgres index shared by replicas', () => {
     const pusher = await replica({ markFloorMs: 200 });
     const future = new Date(Date.now() + 60_000);
     await pusher.index.addBlob('app', d(1), 1);
-    assert.deepEqual(await collector.index.beginBlobDeletion(d(1), future), ['app']);
-    assert.equal(await pusher.index.beginBlobDeletion(d(1), future), undefined, 'a second collector does not take it');
+    assert.deepEqual(await collector.index.beginBlobDeletions([d(1)], future), new Map([[d(1), ['app']]]));
+    assert.deepEqual(await pusher.index.beginBlobDeletions([d(1)], future), new Map(), 'a second collector does not take it');
     await new Promise((r) => setTimeout(r, 400)); // past the floor: only the live session keeps the mark now
     assert.equal(await pusher.index.addBlob('app', d(1), 1), 'deleting');
     await collector.close(); // the collector dies mid-deletion
@@ -133,10 +161,10 @@ describe('postgres index shared by replicas', () => {
         const write = { repository: 'race', digest: d(5000 + i), mediaType: MediaType.ociManifest, size: 50, blobs: [blob], children: [], tag: `t${i}` };
         const [pushed, deleting] = await Promise.all([
           pusher.index.putManifest(write),
-          collector.index.beginBlobDeletion(blob, future),
+          collector.index.beginBlobDeletions([blob], future),
         ]);
-        if (deleting !== undefined) await collector.index.endBlobDeletion(blob);
-        return { pushed: pushed.kind, deleted: deleting !== undefined };
+        if (deleting.has(blob)) await collector.index.endBlobDeletions([blob]);
+        return { pushed: pushed.kind, deleted: deleting.has(blob) };
       }),
     );
     for (const [i, o] of outcomes.entries()) {
@@ -158,7 +186,7 @@ describe('postgres index shared by replicas', () => {
         // the collector starts up to a few milliseconds late, so it lands at every point of the push's transaction
         const late = async () => {
           await new Promise((r) => setTimeout(r, (i % 8) * 2));
-          return collector.index.removeLayerLinkIfUnused('race-links', blob, future);
+          return (await collector.index.removeLayerLinksIfUnused([{ repository: 'race-links', digest: blob }], future)).length > 0;
         };
         const [pushed, removed] = await Promise.all([pusher.index.putManifest(write), late()]);
         return { pushed: pushed.kind, removed, linked: (await pusher.index.repositoryBlobSize('race-links', blob)) !== undefined };
@@ -180,13 +208,29 @@ describe('postgres index shared by replicas', () => {
       Array.from({ length: races }, async (_, i) => {
         const late = async () => {
           await new Promise((r) => setTimeout(r, (i % 8) * 2));
-          return collector.index.deleteManifestIfUnreachable('race-tags', d(7000 + i), future, true);
+          return (await collector.index.deleteManifestsIfUnreachable([{ repository: 'race-tags', digest: d(7000 + i) }], future, true)).length > 0;
         };
         const [pushed, deleted] = await Promise.all([pusher.index.putManifest(write(i, `t${i}`), { trustReferences: true }), late()]);
         return { pushed: pushed.kind, deleted, tagged: (await pusher.index.resolveTag('race-tags', `t${i}`))?.digest === d(7000 + i) };
       }),
     );
     for (const [i, o] of outcomes.entries()) assert.ok(o.pushed === 'stored' && o.tagged, `race ${i}: an acknowledged tag was lost: ${JSON.stringify(o)}`);
+  });
+
+  it('two replicas pushing the first manifest of one immutable tag at once: exactly one wins, the tag never moves', async () => {
+    const [a, b] = [opened[0]!, opened[1]!];
+    const races = 20;
+    for (let i = 0; i < races; i++) {
+      const write = (n: number) => ({ repository: 'race-immutable', digest: d(8000 + 2 * i + n), mediaType: MediaType.ociManifest, size: 50, blobs: [], children: [], tag: `v${i}`, tagImmutable: true });
+      const [ra, rb] = await Promise.all([a.index.putManifest(write(0), { trustReferences: true }), b.index.putManifest(write(1), { trustReferences: true })]);
+      const kinds = [ra.kind, rb.kind].sort();
+      assert.deepEqual(kinds, ['immutable', 'stored'], `race ${i}: ${JSON.stringify([ra, rb])}`);
+      const winner = ra.kind === 'stored' ? d(8000 + 2 * i) : d(8000 + 2 * i + 1);
+      assert.equal((ra.kind === 'immutable' ? ra : rb.kind === 'immutable' ? rb : undefined)?.current, winner);
+      assert.equal((await a.index.resolveTag('race-immutable', `v${i}`))?.digest, winner);
+      const loser = ra.kind === 'stored' ? d(8000 + 2 * i + 1) : d(8000 + 2 * i);
+      assert.equal(await a.index.getManifest('race-immutable', loser), undefined, 'the refused push left no manifest behind');
+    }
   });
 
   it('the job lease: one holder at a time, once per interval across replicas', async () => {

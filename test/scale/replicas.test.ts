@@ -6,11 +6,13 @@
  * it acknowledged, the others keep serving, and an upload whose chunk was streaming into it when it died is
  * taken over by another replica (its write lock died with its database session).
  *
- * STORAGE picks the shared storage; today a filesystem data directory all three processes use.
+ * The shared storage is S3: OpenStack Swift's s3api (a private one for this file), as replicas on object
+ * storage run in production. Each replica runs a single process (`--workers 1`): three pools of one worker
+ * per core would oversubscribe a small CI machine without testing anything more.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,31 +24,62 @@ import { createClientEnv, type ClientEnv } from '../support/client-env.ts';
 import { buildSmallImage, type SmallImage } from '../support/images.ts';
 import { asBody, buildImage, digestOf, pushBuilt, type BuiltImage } from '../support/http-fixtures.ts';
 import { requireTools } from '../support/tools.ts';
+import { startSwiftS3, withoutAwsVariables, type SwiftS3 } from '../support/swift-s3.ts';
 
-/** The storage the replicas share: its config.yml section and how to find a blob's bytes (to see GC work). */
+/** The S3 bucket the replicas share: its config.yml section, and whether a blob's bytes are in it (to see GC work). */
 interface SharedStorage {
   configYaml: string;
-  blobExists(digest: string): boolean;
-  cleanup(): void;
+  blobExists(digest: string): Promise<boolean>;
+  cleanup(): Promise<void>;
 }
 
-function filesystemStorage(): SharedStorage {
-  const root = mkdtempSync(join(tmpdir(), 'pier-replicas-data-'));
-  return {
-    configYaml: `storage:\n  filesystem:\n    rootdirectory: ${root}\n  delete:\n    enabled: true\n`,
-    blobExists: (digest) => {
-      const hex = digest.slice('sha256:'.length);
-      return existsSync(join(root, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data'));
-    },
-    cleanup: () => rmSync(root, { recursive: true, force: true }),
-  };
+const ROOT = 'registry';
+
+async function s3Storage(): Promise<SharedStorage> {
+  const swift: SwiftS3 = await startSwiftS3();
+  try {
+    const bucket = await swift.createBucket('pier-replicas');
+    const { S3Client, HeadObjectCommand } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({ endpoint: swift.endpoint, region: swift.region, forcePathStyle: true, credentials: { accessKeyId: swift.accessKey, secretAccessKey: swift.secretKey } });
+    return {
+      configYaml: `storage:
+  s3:
+    region: ${swift.region}
+    bucket: ${bucket}
+    regionendpoint: ${swift.endpoint}
+    accesskey: ${swift.accessKey}
+    secretkey: ${swift.secretKey}
+    secure: false
+    rootdirectory: /${ROOT}
+  delete:
+    enabled: true
+`,
+      async blobExists(digest) {
+        const hex = digest.slice('sha256:'.length);
+        const Key = `${ROOT}/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`;
+        return client.send(new HeadObjectCommand({ Bucket: bucket, Key })).then(
+          () => true,
+          (error: { $metadata?: { httpStatusCode?: number } }) => {
+            if (error.$metadata?.httpStatusCode === 404) return false;
+            throw error;
+          },
+        );
+      },
+      async cleanup() {
+        client.destroy();
+        await swift.stop();
+      },
+    };
+  } catch (error) {
+    await swift.stop();
+    throw error;
+  }
 }
 
-const STORAGE: () => SharedStorage = filesystemStorage;
 const GC_INTERVAL_S = 2;
 const GC_GRACE_S = 10;
 
-describe('three Pier replicas behind nginx, sharing PostgreSQL and storage', { timeout: 240_000 }, () => {
+describe('three Pier replicas behind nginx, sharing PostgreSQL and S3 (Swift s3api)', { timeout: 240_000 }, () => {
   let postgres: RunningPostgres;
   let storage: SharedStorage;
   let scratch: string;
@@ -61,8 +94,8 @@ describe('three Pier replicas behind nginx, sharing PostgreSQL and storage', { t
   before(async () => {
     requireTools('skopeo', 'podman', 'buildah');
     scratch = mkdtempSync(join(tmpdir(), 'pier-replicas-'));
-    storage = STORAGE();
-    [postgres, env] = await Promise.all([startPostgres(), createClientEnv('pier-replicas')]);
+    // each assigned as soon as it is up, so after() stops it even if another fails to start
+    await Promise.all([startPostgres().then((p) => (postgres = p)), createClientEnv('pier-replicas').then((e) => (env = e)), s3Storage().then((s) => (storage = s))]);
     const database = await postgres.createDatabase('replicas');
     const passwordFile = join(scratch, 'pg-password');
     writeFileSync(passwordFile, `${postgres.password}\n`, { mode: 0o600 });
@@ -86,11 +119,16 @@ lifecycle:
     grace: ${GC_GRACE_S}s
 `,
     );
-    // The data directory flag is the same root as in the config; all three start at once (migrations race).
-    const root = /rootdirectory: (.*)/.exec(storage.configYaml)![1]!;
+    // All three start at once (migrations race), each in its own working directory, with no AWS_* variable from outside.
     replicasStartedAt = Date.now();
+    const replicaEnv = withoutAwsVariables();
+    const startReplica = (i: number) => {
+      const cwd = join(scratch, `replica-${i}`);
+      mkdirSync(cwd);
+      return startPierProcess(undefined, ['--config', config, '--log-level', 'info', '--workers', '1'], { cwd, env: replicaEnv });
+    };
     [replicas, small] = await Promise.all([
-      Promise.all([0, 1, 2].map(() => startPierProcess(root, ['--config', config, '--log-level', 'info']))),
+      Promise.all([0, 1, 2].map(startReplica)),
       buildSmallImage(env),
     ]);
     nginx = await startNginx(replicas.map((r) => new URL(r.url).host));
@@ -107,7 +145,7 @@ lifecycle:
     for (const r of replicas) await r.stop().catch(() => undefined);
     await postgres?.stop();
     await env?.close();
-    storage?.cleanup();
+    await storage?.cleanup();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -191,12 +229,12 @@ lifecycle:
   it('garbage collection on one replica while the others take pushes loses nothing', async (t) => {
     // wait until the garbage is past the grace period, pushing all along
     const pushed: Array<{ name: string; tag: string; image: BuiltImage }> = [];
-    const collected = () => garbage.blobs.every((b) => !storage.blobExists(b.digest));
+    const collected = async () => (await Promise.all(garbage.blobs.map((b) => storage.blobExists(b.digest)))).every((exists) => !exists);
     let n = 0;
     const deadline = garbageDeletedAt + (GC_GRACE_S + 6 * GC_INTERVAL_S) * 1000 + 30_000;
     let collectedAt = 0;
-    while (!collected() || Date.now() < garbageDeletedAt + (GC_GRACE_S + 2 * GC_INTERVAL_S) * 1000) {
-      if (collectedAt === 0 && collected()) collectedAt = Date.now();
+    while (!(await collected()) || Date.now() < garbageDeletedAt + (GC_GRACE_S + 2 * GC_INTERVAL_S) * 1000) {
+      if (collectedAt === 0 && (await collected())) collectedAt = Date.now();
       assert.ok(Date.now() < deadline, 'the garbage was never collected');
       const batch = Array.from({ length: 3 }, () => ({ name: `gc/live-${n % 4}`, tag: `t${n++}`, image: buildImage({ layers: [randomBytes(2048), randomBytes(1024)] }) }));
       await Promise.all(

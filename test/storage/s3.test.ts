@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { mapConcurrently } from '../../src/registry/map-concurrently.ts';
 import { runDriverSuite } from '../../src/storage/testing/driver-suite.ts';
 import { S3Driver } from '../../src/storage/s3/s3-driver.ts';
+import { DriverRegistryStorage } from '../../src/storage/registry-storage.ts';
+import { parseDigest } from '../../src/registry/model/digest.ts';
 import { S3_DEFAULTS, MIN_PART_SIZE, type S3Settings } from '../../src/storage/s3/s3-options.ts';
 import { startSwiftS3, withoutAwsVariables, type SwiftS3 } from '../support/swift-s3.ts';
 import { createClientEnv, run, type ClientEnv } from '../support/client-env.ts';
@@ -84,6 +86,32 @@ describe('s3 driver on Swift s3api', () => {
     assert.equal((await bare.getContent(`${root}/docker/registry/v2/repositories/a/_layers/sha256/ab/link`))?.toString(), 'sha256:ab');
     assert.equal(driver.key('docker/x'), `${root}/docker/x`);
     assert.equal(bare.key('docker/x'), 'docker/x');
+  });
+
+  it('a repository\'s start-up fingerprint costs a few listings, however many tags and revisions it has', async () => {
+    const driver = await open(`fingerprint-${randomUUID()}`);
+    let requests = 0;
+    driver.client.middlewareStack.add((next) => async (args) => ((requests += 1), next(args)), { step: 'initialize', name: 'countRequests' });
+    const storage = new DriverRegistryStorage(driver);
+    const digest = (n: number) => parseDigest(`sha256:${n.toString(16).padStart(64, '0')}`);
+    const cost = async (tags: number): Promise<{ requests: number; fingerprint: string }> => {
+      const repository = `fp/tags-${tags}`;
+      for (let i = 0; i < tags; i++) {
+        await storage.linkRevision(repository, digest(1000 + i));
+        await storage.writeTag(repository, `t${i}`, digest(1000 + i));
+      }
+      await storage.linkLayer(repository, digest(1));
+      requests = 0;
+      const { fingerprint } = await storage.repositoryFingerprint(repository);
+      return { requests, fingerprint };
+    };
+    const few = await cost(3);
+    const many = await cost(40);
+    assert.ok(many.requests <= few.requests + 2, `40 tags cost ${many.requests} requests, 3 tags ${few.requests}: not one per tag`);
+    assert.ok(many.requests <= 12, `${many.requests} requests`);
+    // and it still sees a change: one more tag
+    await storage.writeTag('fp/tags-40', 'extra', digest(1000));
+    assert.notEqual((await storage.repositoryFingerprint('fp/tags-40')).fingerprint, many.fingerprint);
   });
 
   it('appends in multipart chunks and another instance continues the same object', async () => {

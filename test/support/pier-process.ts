@@ -28,10 +28,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startPierProcess(dataDir: string, extraArgs: string[] = []): Promise<PierProcess> {
+/** tsx by absolute URL, for a process started in another working directory. */
+const TSX = import.meta.resolve('tsx');
+
+/**
+ * `dataDir` undefined: no `--data` flag (storage comes from the configuration, e.g. S3). `cwd`: the
+ * process's working directory (where a Pier without a filesystem root keeps ./data); `env`: its environment.
+ */
+export async function startPierProcess(dataDir: string | undefined, extraArgs: string[] = [], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<PierProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--addr', `127.0.0.1:${port}`, '--data', dataDir, '--delete', '--log-level', 'warn', ...extraArgs], {
+  const data = dataDir !== undefined ? ['--data', dataDir] : [];
+  const child = spawn(process.execPath, ['--import', options.cwd !== undefined ? TSX : 'tsx', CLI, 'serve', '--addr', `127.0.0.1:${port}`, ...data, '--delete', '--log-level', 'warn', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    ...(options.env !== undefined ? { env: options.env } : {}),
   });
   let output = '';
   child.stdout?.on('data', (d) => (output += d));

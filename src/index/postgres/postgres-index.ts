@@ -10,28 +10,31 @@
  *   bytes, removing an unused layer link, deleting an unreachable manifest) takes it EXCLUSIVE.
  * Each is taken first thing in its transaction, so the liveness check that follows sees every write that
  * got in before it (READ COMMITTED gives each statement a fresh snapshot), and a write that comes after
- * sees the collector's result (the deletion mark, the missing link). Every transaction takes at most one
- * exclusive lock and takes its locks before touching rows, so these locks cannot deadlock.
+ * sees the collector's result (the deletion mark, the missing link). A collector works in batches and takes
+ * several exclusive locks in one transaction; every transaction takes all its digest locks in one statement,
+ * in the order of their keys, before touching rows, so these locks cannot deadlock.
  *
  * Deletion marks and upload locks are tied to a session (postgres-session-locks.ts), so they work across
  * machines and die with their holder.
  *
  * Adding a method: one public method = one statement or one `transaction()` (postgres-transactions.ts has
- * the helpers); take `lockDigests` first when it races with garbage collection as described above.
+ * the helpers); take `lockDigests` first when it races with garbage collection as described above. The
+ * bodies of the collector's batch steps are in postgres-collection.ts, of importRepository in postgres-import.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Pool, QueryResultRow } from 'pg';
-import type { LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, OutboxEvent, PutManifestResult, ReferrerRecord, TagRecord, UsageScope } from '../../registry/ports.ts';
+import type { ImportOptions, LinkResult, ManifestRecord, ManifestWrite, MetadataIndex, OutboxEvent, PutManifestResult, ReferrerRecord, RepositoryContent, TagRecord, UsageScope } from '../../registry/ports.ts';
 import { storeEvents } from './postgres-outbox.ts';
 import type { ManifestMediaType } from '../../registry/model/media-types.ts';
 import { advisoryKey } from './advisory-keys.ts';
 import { SessionLocks } from './postgres-session-locks.ts';
 import { inTransaction, lockDigests, repositoryId, type Query } from './postgres-transactions.ts';
+import { importRepositoryContent, insertManifest } from './postgres-import.ts';
+import { deleteUnreachable, markUnlessLive, removeUnusedLinks } from './postgres-collection.ts';
 import {
+  BLOB_LIVE_IGNORING_SQL,
   BLOB_LIVE_SQL,
-  reachableInRepositorySql,
-  REMOVE_UNUSED_LINK_SQL,
   unreachableManifestsSql,
   UNUSED_LINKS_SQL,
 } from './postgres-reachability.ts';
@@ -140,8 +143,11 @@ export class PostgresIndex implements MetadataIndex {
         if (missing.length > 0) return { kind: 'missing', digests: missing };
       }
       id ??= await repositoryId(q, write.repository, true);
-      await this.insertManifest(q, id!, write);
-      if (write.tag !== undefined) {
+      await insertManifest(q, id!, write);
+      if (write.tag !== undefined && write.tagImmutable) {
+        const current = await this.tagOnce(q, id!, write.tag, write.digest);
+        if (current !== undefined) throw new ImmutableTag(current);
+      } else if (write.tag !== undefined) {
         await q.query(
           `INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, now())
            ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
@@ -150,7 +156,31 @@ export class PostgresIndex implements MetadataIndex {
       }
       await storeEvents(q, options.events);
       return { kind: 'stored' };
+    }).catch((error: unknown) => {
+      if (error instanceof ImmutableTag) return { kind: 'immutable', current: error.current }; // rolled back: nothing changed
+      throw error;
     });
+  }
+
+  /**
+   * Creates an immutable tag, or refreshes it when it already points at `digest`; otherwise returns the
+   * digest it points at. DO NOTHING waits for a concurrent first push of the same tag to commit, and the
+   * SELECT after it (a fresh snapshot under READ COMMITTED) then sees that push's digest: only one wins.
+   */
+  private async tagOnce(q: Query, id: number, tag: string, digest: string): Promise<string | undefined> {
+    for (;;) {
+      const inserted = await q.query(
+        'INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (repository_id, name) DO NOTHING',
+        [id, tag, digest],
+      );
+      if ((inserted.rowCount ?? 0) > 0) return undefined;
+      const { rows } = await q.query<{ digest: string }>('SELECT digest FROM tags WHERE repository_id = $1 AND name = $2 FOR UPDATE', [id, tag]);
+      const current = rows[0]?.digest;
+      if (current === undefined) continue; // deleted in between: try to create it again
+      if (current !== digest) return current;
+      await q.query('UPDATE tags SET updated_at = now() WHERE repository_id = $1 AND name = $2', [id, tag]);
+      return undefined;
+    }
   }
 
   /** Blobs not linked into the repository, then child manifests not in it, each in the order given. */
@@ -162,23 +192,6 @@ export class PostgresIndex implements MetadataIndex {
     );
     const have = new Set(rows.map((r) => `${r.kind} ${r.digest}`));
     return [...blobs.filter((d) => !have.has(`blob ${d}`)), ...children.filter((d) => !have.has(`manifest ${d}`))];
-  }
-
-  /** Inserts the manifest (a re-push refreshes pushed_at) and its references. */
-  private async insertManifest(q: Query, id: number, m: Omit<ManifestWrite, 'repository' | 'tag'>): Promise<void> {
-    await q.query(
-      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, subject, annotations, created_at, pushed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())
-       ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = excluded.pushed_at`,
-      [id, m.digest, m.mediaType, m.size, m.artifactType ?? null, m.subject ?? null, m.annotations ? JSON.stringify(m.annotations) : null],
-    );
-    const kinds = [...m.blobs.map(() => 'blob'), ...m.children.map(() => 'manifest')];
-    if (kinds.length === 0) return;
-    await q.query(
-      `INSERT INTO manifest_references (repository_id, manifest_digest, kind, target_digest)
-       SELECT $1, $2, kind, target FROM unnest($3::text[], $4::text[]) AS r (kind, target) ON CONFLICT DO NOTHING`,
-      [id, m.digest, kinds, [...m.blobs, ...m.children]],
-    );
   }
 
   async getManifest(repository: string, digest: string): Promise<ManifestRecord | undefined> {
@@ -305,15 +318,13 @@ export class PostgresIndex implements MetadataIndex {
     return rows.map((r) => ({ repository: r.name, digest: r.digest }));
   }
 
-  async deleteManifestIfUnreachable(repository: string, digest: string, cutoff: Date, keepReferrers: boolean): Promise<boolean> {
-    return this.transaction(async (q) => {
-      await lockDigests(q, [digest], 'exclusive');
-      const id = await repositoryId(q, repository, false);
-      if (id === undefined) return false;
-      if ((await q.query(reachableInRepositorySql(keepReferrers), [id, digest])).rows.length > 0) return false;
-      const deleted = await q.query('DELETE FROM manifests WHERE repository_id = $1 AND digest = $2 AND pushed_at < $3', [id, digest, cutoff]);
-      return (deleted.rowCount ?? 0) > 0;
-    });
+  async deleteManifestsIfUnreachable(
+    manifests: Array<{ repository: string; digest: string }>,
+    cutoff: Date,
+    keepReferrers: boolean,
+  ): Promise<Array<{ repository: string; digest: string }>> {
+    if (manifests.length === 0) return [];
+    return this.transaction((q) => deleteUnreachable(q, manifests, cutoff, keepReferrers));
   }
 
   async unusedLayerLinks(cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
@@ -321,47 +332,40 @@ export class PostgresIndex implements MetadataIndex {
     return rows.map((r) => ({ repository: r.name, digest: r.digest }));
   }
 
-  async removeLayerLinkIfUnused(repository: string, digest: string, cutoff: Date): Promise<boolean> {
-    return this.transaction(async (q) => {
-      await lockDigests(q, [digest], 'exclusive');
-      return ((await q.query(REMOVE_UNUSED_LINK_SQL, [repository, digest, cutoff])).rowCount ?? 0) > 0;
-    });
+  async removeLayerLinksIfUnused(links: Array<{ repository: string; digest: string }>, cutoff: Date): Promise<Array<{ repository: string; digest: string }>> {
+    if (links.length === 0) return [];
+    return this.transaction((q) => removeUnusedLinks(q, links, cutoff));
   }
 
-  async isBlobLive(digest: string, cutoff: Date): Promise<boolean> {
-    return (await this.query(BLOB_LIVE_SQL, [digest, cutoff])).length > 0;
+  async isBlobLive(digest: string, cutoff: Date, ignoring?: Array<{ repository: string; digest: string }>): Promise<boolean> {
+    if (!ignoring || ignoring.length === 0) return (await this.query(BLOB_LIVE_SQL, [digest, cutoff])).length > 0;
+    const rows = await this.query(BLOB_LIVE_IGNORING_SQL, [digest, cutoff, ignoring.map((m) => m.repository), ignoring.map((m) => m.digest)]);
+    return rows.length > 0;
   }
 
-  async beginBlobDeletion(digest: string, cutoff: Date): Promise<string[] | undefined> {
-    const key = advisoryKey('deleting', digest);
-    // The session lock says "a collector is deleting these bytes" for as long as this process lives;
-    // failing to get it means another collector (here or on another replica) has the blob.
-    if (this.locks.holds(key, 'gc') || !(await this.locks.tryLock(key, 'gc'))) return undefined;
-    let repositories: string[] | undefined;
+  async beginBlobDeletions(digests: string[], cutoff: Date): Promise<Map<string, string[]>> {
+    if (digests.length === 0) return new Map();
+    // A session lock per blob says "a collector is deleting these bytes" for as long as this process
+    // lives; one held elsewhere (another collector, here or on another replica) leaves its blob out, and
+    // so does one this process is already deleting.
+    const keyOf = new Map([...new Set(digests)].map((d) => [d, advisoryKey('deleting', d)]));
+    const free = [...keyOf.values()].filter((key) => !this.locks.holds(key, 'gc'));
+    const taken = await this.locks.tryLockMany(free, 'gc');
+    const candidates = [...keyOf].filter(([, key]) => taken.has(key)).map(([digest]) => digest);
+    let marked = new Map<string, string[]>();
     try {
-      repositories = await this.transaction(async (q) => {
-        await lockDigests(q, [digest], 'exclusive');
-        if ((await q.query(BLOB_LIVE_SQL, [digest, cutoff])).rows.length > 0) return undefined;
-        const dropped = await q.query<{ name: string }>(
-          'DELETE FROM repository_blobs b USING repositories r WHERE r.id = b.repository_id AND b.digest = $1 RETURNING r.name',
-          [digest],
-        );
-        await q.query(
-          `INSERT INTO blob_deletions (digest, started_at, holder) VALUES ($1, now(), $2)
-           ON CONFLICT (digest) DO UPDATE SET started_at = excluded.started_at, holder = excluded.holder`,
-          [digest, this.holder],
-        );
-        return dropped.rows.map((r) => r.name).sort();
-      });
+      if (candidates.length > 0) marked = await this.transaction((q) => markUnlessLive(q, candidates, cutoff, this.holder));
     } finally {
-      if (repositories === undefined) await this.locks.unlock(key, 'gc');
+      // live blobs (or all of them, on failure) are not being deleted after all
+      await this.locks.unlockMany(candidates.filter((d) => !marked.has(d)).map((d) => keyOf.get(d)!), 'gc');
     }
-    return repositories;
+    return marked;
   }
 
-  async endBlobDeletion(digest: string): Promise<void> {
-    await this.query('DELETE FROM blob_deletions WHERE digest = $1', [digest]);
-    await this.locks.unlock(advisoryKey('deleting', digest), 'gc');
+  async endBlobDeletions(digests: string[]): Promise<void> {
+    if (digests.length === 0) return;
+    await this.query('DELETE FROM blob_deletions WHERE digest = ANY($1::text[])', [digests]);
+    await this.locks.unlockMany(digests.map((d) => advisoryKey('deleting', d)), 'gc');
   }
 
   // ---- upload sessions ----
@@ -374,45 +378,28 @@ export class PostgresIndex implements MetadataIndex {
     return this.locks.tryLock(advisoryKey('upload', id), owner);
   }
 
+  /** The PostgreSQL backend pid of the session holding this process's upload locks (pg_locks, pg_stat_activity). */
+  lockSessionPid(): Promise<number> {
+    return this.locks.backendPid();
+  }
+
   async unlockUpload(id: string, owner: string): Promise<void> {
     await this.locks.unlock(advisoryKey('upload', id), owner);
   }
 
   // ---- rebuild ----
 
-  async importRepository(
-    repository: string,
-    content: { blobs: Array<{ digest: string; size: number }>; manifests: Array<Omit<ManifestWrite, 'repository' | 'tag'>>; tags: Array<{ tag: string; digest: string }> },
-  ): Promise<void> {
-    await this.transaction(async (q) => {
-      const id = (await repositoryId(q, repository, true))!;
-      const blobs = new Map(content.blobs.map((b) => [b.digest, b.size]));
-      if (blobs.size > 0) {
-        await q.query(
-          `INSERT INTO repository_blobs (repository_id, digest, size, created_at) SELECT $1, d, s, now() FROM unnest($2::text[], $3::bigint[]) AS b (d, s)
-           ON CONFLICT (repository_id, digest) DO UPDATE SET size = excluded.size, created_at = excluded.created_at`,
-          [id, [...blobs.keys()], [...blobs.values()]],
-        );
-      }
-      const known = new Set<string>();
-      for (const m of content.manifests) {
-        if (known.has(m.digest)) continue;
-        await this.insertManifest(q, id, m);
-        known.add(m.digest);
-      }
-      const tags = content.tags.filter((t) => known.has(t.digest));
-      if (tags.length > 0) {
-        await q.query(
-          `INSERT INTO tags (repository_id, name, digest, updated_at) SELECT $1, t, d, now() FROM unnest($2::text[], $3::text[]) AS x (t, d)
-           ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
-          [id, tags.map((t) => t.tag), tags.map((t) => t.digest)],
-        );
-      }
-    });
+  async importRepository(repository: string, content: RepositoryContent, options: ImportOptions = {}): Promise<void> {
+    await this.transaction((q) => importRepositoryContent(q, repository, content, options));
+  }
+
+  async storageFingerprints(): Promise<Map<string, string>> {
+    const rows = await this.query<{ repository: string; fingerprint: string }>('SELECT repository, fingerprint FROM storage_fingerprints');
+    return new Map(rows.map((r) => [r.repository, r.fingerprint]));
   }
 
   async clear(): Promise<void> {
-    await this.query('TRUNCATE tags, manifest_references, manifests, repository_blobs, repositories, blob_deletions');
+    await this.query('TRUNCATE tags, manifest_references, manifests, repository_blobs, repositories, blob_deletions, storage_fingerprints');
   }
 
   /** False until markBuilt: a new index must first be built from whatever storage already holds. */
@@ -427,6 +414,13 @@ export class PostgresIndex implements MetadataIndex {
   /** The index closes its session locks; the pool belongs to whoever opened it (postgres-backend.ts). */
   async close(): Promise<void> {
     await this.locks.close();
+  }
+}
+
+/** Thrown inside putManifest's transaction to roll it back when an immutable tag points elsewhere. */
+class ImmutableTag extends Error {
+  constructor(readonly current: string) {
+    super('immutable tag');
   }
 }
 

@@ -154,6 +154,18 @@ CREATE TABLE webhooks (
 );
 `,
   },
+  {
+    version: 3,
+    description: 'storage fingerprints, for start-up reconciliation',
+    sql: `
+-- per repository, RegistryStorage.repositoryFingerprint as it was when the index last read that repository
+-- (index/reconcile.ts compares it with storage at start); derived from storage, so clear() empties it
+CREATE TABLE storage_fingerprints (
+  repository text COLLATE "C" PRIMARY KEY,
+  fingerprint text NOT NULL
+);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -41,6 +41,15 @@ export const BLOB_LIVE_SQL = `SELECT 1 FROM manifests WHERE digest = $1
   UNION ALL SELECT 1 FROM repository_blobs WHERE digest = $1 AND created_at >= $2
   LIMIT 1`;
 
+/** As BLOB_LIVE_SQL, as if the manifests ($3 repository names, $4 digests, pairwise) and their references were gone. */
+export const BLOB_LIVE_IGNORING_SQL = `WITH ignored (name, digest) AS (SELECT * FROM unnest($3::text[], $4::text[]))
+  SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
+    WHERE m.digest = $1 AND NOT EXISTS (SELECT 1 FROM ignored i WHERE i.name = r.name AND i.digest = m.digest)
+  UNION ALL SELECT 1 FROM manifest_references x JOIN repositories r ON r.id = x.repository_id
+    WHERE x.target_digest = $1 AND NOT EXISTS (SELECT 1 FROM ignored i WHERE i.name = r.name AND i.digest = x.manifest_digest)
+  UNION ALL SELECT 1 FROM repository_blobs WHERE digest = $1 AND created_at >= $2
+  LIMIT 1`;
+
 /** Parameters: $1 cutoff. Layer links that no manifest of their repository references. */
 export const UNUSED_LINKS_SQL = `SELECT r.name, b.digest FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
   WHERE b.created_at < $1 AND NOT EXISTS (

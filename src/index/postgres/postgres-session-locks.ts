@@ -39,6 +39,50 @@ export class SessionLocks {
     }
   }
 
+  /**
+   * Takes each free key for `holder` in one round trip; returns the keys `holder` has now (also those it
+   * already had). Keys held by another holder here or by another session are left out.
+   */
+  async tryLockMany(keys: string[], holder: string): Promise<Set<string>> {
+    const have = new Set<string>();
+    const ask: string[] = [];
+    for (const key of new Set(keys)) {
+      const current = this.holders.get(key);
+      if (current === holder) have.add(key);
+      else if (current === undefined) {
+        this.holders.set(key, holder); // reserved while we ask the server
+        ask.push(key);
+      }
+    }
+    if (ask.length === 0) return have;
+    let rows: Array<{ key: string; locked: boolean }>;
+    try {
+      rows = await this.run<{ key: string; locked: boolean }>('SELECT k::text AS key, pg_try_advisory_lock(k) AS locked FROM unnest($1::bigint[]) AS k', [ask]);
+    } catch (error) {
+      for (const key of ask) this.holders.delete(key);
+      throw error;
+    }
+    const locked = new Set(rows.filter((r) => r.locked).map((r) => r.key));
+    for (const key of ask) {
+      if (locked.has(key)) have.add(key);
+      else this.holders.delete(key);
+    }
+    return have;
+  }
+
+  /** Releases the keys `holder` holds, in one round trip. */
+  async unlockMany(keys: string[], holder: string): Promise<void> {
+    const mine = [...new Set(keys)].filter((key) => this.holders.get(key) === holder);
+    if (mine.length === 0) return;
+    for (const key of mine) this.holders.delete(key);
+    if (!this.session) return;
+    try {
+      await this.run('SELECT pg_advisory_unlock(k) FROM unnest($1::bigint[]) AS k', [mine]);
+    } catch {
+      // the session is gone, and the locks with it
+    }
+  }
+
   /** True when `holder` holds `key` on the live session. */
   holds(key: string, holder: string): boolean {
     return this.holders.get(key) === holder;

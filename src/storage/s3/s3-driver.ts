@@ -16,6 +16,7 @@ import { createS3Client, checkS3Settings, keyPrefix, type S3Settings } from './s
 import { openS3AppendWriter } from './s3-append-writer.ts';
 import { copyObject, type S3WriteContext } from './s3-copy.ts';
 import { isNotFound } from './s3-errors.ts';
+import { statByListing, type ListedObject } from '../stat-by-listing.ts';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -73,8 +74,28 @@ export class S3Driver implements StorageDriver {
     return { sdk: this.sdk, client: this.client, bucket: this.settings.bucket, settings: this.settings, writeParams: this.writeParams() };
   }
 
-  async stat(path: string): Promise<FileInfo | undefined> {
-    const key = this.key(path);
+  stat(path: string): Promise<FileInfo | undefined> {
+    return this.statKey(this.key(path));
+  }
+
+  /** One listing for all the paths instead of a HEAD (and a LIST for a directory) each: see stat-by-listing.ts. */
+  statMany(paths: string[]): Promise<Array<FileInfo | undefined>> {
+    return statByListing(
+      {
+        listObjects: (prefix) => this.objectPages(prefix),
+        statKey: (key) => this.statKey(key),
+      },
+      paths.map((path) => this.key(path)),
+    );
+  }
+
+  private async *objectPages(prefix: string): AsyncIterable<ListedObject[]> {
+    for await (const page of this.pages(prefix)) {
+      yield page.objects.map((o) => ({ key: o.Key!, size: o.Size ?? 0, modifiedAt: o.LastModified ?? new Date(0) }));
+    }
+  }
+
+  private async statKey(key: string): Promise<FileInfo | undefined> {
     try {
       const head = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.settings.bucket, Key: key }));
       return { size: head.ContentLength ?? 0, modifiedAt: head.LastModified ?? new Date(0), isDirectory: false };
