@@ -79,6 +79,8 @@ export async function startPierProcess(dataDir: string | undefined, extraArgs: s
         }
       }
       await exited;
+      // A crash is over when every worker is gone too (or a zombie nobody has reaped yet: it holds nothing).
+      for (const pid of workers) await untilDead(pid);
     },
     async stop() {
       child.kill('SIGTERM');
@@ -88,6 +90,21 @@ export async function startPierProcess(dataDir: string | undefined, extraArgs: s
 }
 
 /** The direct children of a process (the workers of a pool), from /proc. */
+async function untilDead(pid: number, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    let state: string | undefined;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return; // gone
+    }
+    if (state === 'Z' || state === 'X') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 export function childPids(pid: number): number[] {
   const pids: number[] = [];
   try {

@@ -27,7 +27,11 @@ function readOr(read: () => string, fallback: string): string {
   }
 }
 
-/** Field 22 of /proc/<pid>/stat: the process start time. The command name (field 2) may hold spaces. */
+/**
+ * Field 22 of /proc/<pid>/stat: the process start time; undefined for no process, and for a zombie (state Z
+ * or X): a killed process whose parent has not reaped it yet — common in containers whose PID 1 reaps
+ * nothing — still has a /proc entry but holds nothing. The command name (field 2) may hold spaces.
+ */
 function processStart(pid: number | 'self'): string | undefined {
   let stat: string;
   try {
@@ -36,6 +40,7 @@ function processStart(pid: number | 'self'): string | undefined {
     return undefined;
   }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
   return fields[19] ?? '';
 }
 
