@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/scale-out.ts [--seconds 10] [--concurrency 16] [--only listings,throughput]`
+ * `node --import tsx bench/scale-out.ts [--seconds 10] [--concurrency 16] [--only listings,throughput] [--storage filesystem|s3]`
  *
  * Scale-out figures on this machine, with a private PostgreSQL 15 and nginx (as the replica tests start them):
  * - listings: the catalog and tag lists served from PostgreSQL with 5,000 repositories and 100,000 tags
@@ -7,6 +7,9 @@
  * - throughput: 1 replica vs 3 replicas behind nginx (round-robin), sharing PostgreSQL and one data
  *   directory: small-image pushes/s (2 blobs + manifest) and manifest GETs/s at a fixed concurrency, and
  *   pull MB/s of an 8 MiB blob with 4 readers.
+ * `--storage s3`: the replicas share a bucket of a private OpenStack Swift (s3api) instead of a directory, each
+ * replica running in a working directory of its own, as on separate machines. Every replica is one process
+ * (`--workers 1`), so the comparison is about replicas, not workers.
  * The load generator runs in this process, on the same cores as the servers: read the figures with the
  * machine's core count in mind (printed first).
  */
@@ -19,14 +22,22 @@ import { startPostgres, type RunningPostgres } from '../test/support/postgres.ts
 import { startNginx } from '../test/support/nginx.ts';
 import { startPierProcess, type PierProcess } from '../test/support/pier-process.ts';
 import { buildImage, pushBuilt } from '../test/support/http-fixtures.ts';
+import { startSwiftS3, withoutAwsVariables, type SwiftS3 } from '../test/support/swift-s3.ts';
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '16' }, only: { type: 'string', default: 'listings,throughput' } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '16' },
+    only: { type: 'string', default: 'listings,throughput' },
+    storage: { type: 'string', default: 'filesystem' },
+  },
 });
 const SECONDS = Number(args.seconds);
 const CONCURRENCY = Number(args.concurrency);
 let concurrencyOverride = CONCURRENCY;
 const only = new Set(args.only.split(','));
+if (args.storage !== 'filesystem' && args.storage !== 's3') throw new Error('--storage is filesystem or s3');
+let swift: SwiftS3 | undefined;
 
 const log = (...parts: unknown[]) => process.stderr.write(`${parts.join(' ')}\n`);
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
@@ -37,12 +48,19 @@ async function startReplicas(postgres: RunningPostgres, count: number, dataDir: 
   const passwordFile = join(scratch, `pw-${database}`);
   writeFileSync(passwordFile, postgres.password, { mode: 0o600 });
   const config = join(scratch, `config-${database}.yml`);
+  const storage = swift
+    ? `storage:\n  s3:\n    region: ${swift.region}\n    bucket: ${await swift.createBucket(`bench-${database}`.replace(/_/g, '-'))}\n    regionendpoint: ${swift.endpoint}\n    accesskey: ${swift.accessKey}\n    secretkey: ${swift.secretKey}\n    forcepathstyle: true\n`
+    : `storage:\n  filesystem:\n    rootdirectory: ${dataDir}\n`;
   writeFileSync(
     config,
-    `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dataDir}\nindex:\n  backend: postgres\n  postgres:\n    host: ${postgres.host}\n    port: ${postgres.port}\n    database: ${database}\n    user: ${postgres.user}\n    passwordfile: ${passwordFile}\n`,
+    `version: 0.1\n${storage}index:\n  backend: postgres\n  postgres:\n    host: ${postgres.host}\n    port: ${postgres.port}\n    database: ${database}\n    user: ${postgres.user}\n    passwordfile: ${passwordFile}\n`,
   );
-  const first = await startPierProcess(dataDir, ['--config', config]); // builds the (empty) index once
-  const others = await Promise.all(Array.from({ length: count - 1 }, () => startPierProcess(dataDir, ['--config', config])));
+  const start = (n: number) =>
+    swift
+      ? startPierProcess(undefined, ['--config', config, '--workers', '1'], { cwd: mkdtempSync(join(scratch, `replica-${n}-`)), env: withoutAwsVariables() })
+      : startPierProcess(dataDir, ['--config', config, '--workers', '1']);
+  const first = await start(0); // builds the (empty) index once
+  const others = await Promise.all(Array.from({ length: count - 1 }, (_, i) => start(i + 1)));
   return { servers: [first, ...others], database };
 }
 
@@ -197,7 +215,8 @@ async function listings(postgres: RunningPostgres): Promise<Record<string, unkno
   }
 }
 
-log(`cpus: ${os.cpus().length}, load average: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, seconds per run: ${SECONDS}, concurrency: ${CONCURRENCY}`);
+if (args.storage === 's3') swift = await startSwiftS3();
+log(`storage: ${args.storage}, cpus: ${os.cpus().length}, load average: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, seconds per run: ${SECONDS}, concurrency: ${CONCURRENCY}`);
 const postgres = await startPostgres();
 try {
   const report: Record<string, unknown> = { cpus: os.cpus().length, loadAverageAtStart: os.loadavg(), seconds: SECONDS, concurrency: CONCURRENCY };
@@ -207,4 +226,5 @@ try {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 } finally {
   await postgres.stop();
+  await swift?.stop();
 }
