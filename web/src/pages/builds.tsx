@@ -220,17 +220,24 @@ function BuildPage({ id }: { id: string }) {
         <span>{duration(build.durationMs)}</span>
         {build.builder ? <span>{build.builder} builder</span> : null}
       </p>
+      {TERMINAL.includes(build.status) ? null : (
+        <p>
+          <button type="button" class="danger small" onClick={() => void api<Build>(`builds/${enc(id)}/cancel`, { method: 'POST' }).then(setBuild).catch((e: unknown) => setError(e))}>
+            Cancel build
+          </button>
+        </p>
+      )}
       <ErrorNote error={error ?? build.error} />
       <KeyValues
         label="Build"
         entries={[
           ['Definition', build.definition],
           ['Source', build.archive ? `uploaded context ${shortDigest(build.archive)}` : `${build.sourceType} ${build.sourceName}`],
-          ['Commit', build.commit ?? '—'],
+          ...(build.archive ? [] : ([['Commit', build.commit ?? '—']] as Array<[string, string]>)),
           ['Tags', build.tags.join(', ')],
           ['Digest', build.digest ? <a href={`#/repositories/${build.repository}/manifests/${build.digest}`}>{shortDigest(build.digest)}</a> : '—'],
           ['Queued', dateTime(build.queuedAt)],
-          ['Cause', build.cause],
+          ...(build.cause ? ([['Cause', build.cause]] as Array<[string, string]>) : []),
         ]}
       />
       <h2>Log {streaming ? <span class="muted">(live)</span> : null}</h2>

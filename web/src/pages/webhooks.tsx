@@ -87,6 +87,7 @@ export function WebhooksPage({ route }: { session: Session; route: string }) {
   const repository = new URLSearchParams(route.split('?')[1] ?? '').get('repository') ?? undefined;
   const [webhooks, setWebhooks] = useState<Webhook[] | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [formError, setFormError] = useState<unknown>(null);
   const [notice, setNotice] = useState('');
   const [created, setCreated] = useState<{ name: string; secret: string } | null>(null);
   const [deleting, setDeleting] = useState<Webhook | null>(null);
@@ -147,7 +148,6 @@ export function WebhooksPage({ route }: { session: Session; route: string }) {
                     <button
                       type="button"
                       class="small"
-                      aria-label={`Send a test event to ${w.name}`}
                       onClick={() => {
                         setError(null);
                         api(`webhooks/${w.id}/test`, { method: 'POST' })
@@ -155,7 +155,7 @@ export function WebhooksPage({ route }: { session: Session; route: string }) {
                           .catch((e: unknown) => setError(e));
                       }}
                     >
-                      Send test event
+                      Send test event<span class="visually-hidden"> to {w.name}</span>
                     </button>{' '}
                     <button type="button" class="danger small" aria-label={`Delete webhook ${w.name}`} onClick={() => setDeleting(w)}>
                       Delete
@@ -174,14 +174,15 @@ export function WebhooksPage({ route }: { session: Session; route: string }) {
         class="stack"
         onSubmit={(e) => {
           e.preventDefault();
-          setError(null);
+          setFormError(null);
+          setCreated(null);
           api<Webhook & { secret: string }>('webhooks', { method: 'POST', body: form })
             .then((w) => {
               setCreated({ name: w.name, secret: w.secret });
               setForm({ ...form, name: '', url: '' });
               load();
             })
-            .catch((err: unknown) => setError(err));
+            .catch((err: unknown) => setFormError(err));
         }}
       >
         <label for="webhook-name">Name</label>
@@ -196,6 +197,7 @@ export function WebhooksPage({ route }: { session: Session; route: string }) {
           <option value="hub">hub (Docker Hub, with callbacks)</option>
           <option value="cloudevents">cloudevents</option>
         </select>
+        <ErrorNote error={formError} />
         <button type="submit">Create webhook</button>
       </form>
       {created ? (
