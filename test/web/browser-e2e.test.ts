@@ -481,6 +481,10 @@ lifecycle:
     await page.goto(`${pier.url}/#/repositories/team/webapp`);
     await page.getByTestId('tag-table').locator('tbody tr').first().waitFor();
     assert.equal(await page.getByRole('button', { name: /^Delete/ }).count(), 0);
+    // Webhooks and builds are admins' business: no links, no sections, and their pages are not routed.
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    assert.equal(await nav.getByRole('link', { name: 'Webhooks' }).count() + (await nav.getByRole('link', { name: 'Builds' }).count()), 0);
+    assert.equal(await page.getByRole('heading', { name: /^(Webhooks|Build definitions)$/ }).count(), 0);
     await page.getByRole('link', { name: 'Tag 1.0' }).click();
     await page.getByRole('heading', { name: 'Layers' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Delete manifest' }).count(), 0);
