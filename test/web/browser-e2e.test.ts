@@ -4,11 +4,14 @@
  * repository list interactive in under a second; find the skopeo image by search (name and label); the
  * repository page's tags and copyable pull command; the manifest page's layers and config; the admin pages;
  * deleting a tag as an allowed user and being refused as a pull-only one; signing out and browsing
- * anonymously; dark theme and a phone-sized screen. axe-core checks every page (no serious or critical
+ * anonymously; dark theme and a phone-sized screen; a repository webhook created on its page, a push delivered
+ * to a local receiver and a test event sent from the page; a build of an uploaded context with the built-in
+ * builder whose log the page shows as it is written. axe-core checks every page (no serious or critical
  * violation), and every main page is saved to docs/screenshots/ (the README shows them).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +26,7 @@ import { buildSmallImage, type SmallImage } from '../support/images.ts';
 import { requireTools } from '../support/tools.ts';
 import { CLI, tempDir, writeHtpasswd } from '../auth/fixtures.ts';
 import { basicAuth, pushTestImage } from './registry-content.ts';
+import { startReceiver, type Receiver } from '../support/webhook-receiver.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCREENSHOTS = process.env.PIER_SCREENSHOTS ?? join(ROOT, 'docs', 'screenshots');
@@ -35,6 +39,10 @@ let browser: TestBrowser;
 let page: Page;
 let env: ClientEnv;
 let image: SmallImage;
+/** Webhook deliveries arrive here: 127.0.0.2, the loopback range config.yml allows for API webhooks. */
+let receiver: Receiver;
+/** A build context (tar.gz) for the built-in builder: RUN-less, with layers big enough to take a moment. */
+let contextArchive: string;
 /** Script errors and Content-Security-Policy violations seen on any page (there must be none). */
 const pageProblems: string[] = [];
 /** Measured figures, printed at the end for the closing note. */
@@ -80,6 +88,17 @@ async function shot(name: string, fullPage = true): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage });
 }
 
+/** Dockerfile without RUN and three layers of random bytes (so the build takes long enough to be watched). */
+function writeBuildContext(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const layers = ['a', 'b', 'c'];
+  writeFileSync(join(dir, 'Dockerfile'), `FROM scratch\n${layers.map((l) => `COPY ${l}.bin /data/${l}.bin\n`).join('')}LABEL org.example.built=web-ui\nCMD ["/data/a.bin"]\n`);
+  for (const l of layers) writeFileSync(join(dir, `${l}.bin`), randomBytes(6 * 1024 * 1024));
+  const archive = `${dir}.tar.gz`;
+  execFileSync('tar', ['-czf', archive, '-C', dir, '.']);
+  return archive;
+}
+
 async function signIn(user: keyof typeof PASSWORDS): Promise<void> {
   await page.goto(`${pier.url}/#/sign-in`);
   await page.getByLabel('User name').fill(user);
@@ -95,11 +114,13 @@ async function signOut(): Promise<void> {
 
 describe('web UI in Chromium', { timeout: 180_000 }, () => {
   before(async () => {
-    requireTools('skopeo', 'buildah');
+    requireTools('skopeo', 'buildah', 'tar');
     mkdirSync(SCREENSHOTS, { recursive: true });
     if (!existsSync(join(ROOT, 'web', 'dist', 'index.html'))) execFileSync('npm', ['run', 'build:web'], { cwd: ROOT, stdio: 'inherit' });
     const dir = tempDir('web-e2e');
     await writeHtpasswd(join(dir, 'htpasswd'), PASSWORDS);
+    receiver = await startReceiver('127.0.0.2');
+    contextArchive = writeBuildContext(join(dir, 'context'));
     let started = Date.now();
     await seedRepositories(join(dir, 'data'), BULK);
     figures.seedMs = Date.now() - started;
@@ -126,6 +147,20 @@ access:
       - repositories: ['team/**']
         users: [viewer]
         actions: [pull]
+notifications:
+  events:
+    pulls:
+      enabled: false
+  webhooks:
+    allow: [127.0.0.2/32]
+    maxattempts: 2
+builds:
+  enabled: true
+  concurrency: 1
+  definitions:
+    - id: tiny
+      repository: team/tiny
+      builder: builtin
 lifecycle:
   immutabletags:
     - repository: team/webapp
@@ -157,6 +192,7 @@ lifecycle:
     await browser?.close();
     await pier?.stop();
     await env?.close();
+    await receiver?.close();
     console.log(`web UI figures: ${JSON.stringify(figures)}`);
   });
 
@@ -296,6 +332,112 @@ lifecycle:
     assert.equal((await fetch(`${pier.url}/v2/team/webapp/tags/list`, { headers: { Authorization: basicAuth('ci', secret) } })).status, 401);
   });
 
+  it('creates a webhook on its page, shows a push delivered to it, sends a test event and deletes a webhook', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByRole('heading', { name: 'Webhooks', exact: true }).waitFor();
+    const create = async (name: string, url: string): Promise<void> => {
+      await page.getByLabel('Name', { exact: true }).fill(name);
+      await page.getByLabel(/^URL/).fill(url);
+      await page.getByLabel(/^Repositories/).fill('team/**');
+      await page.getByRole('button', { name: 'Create webhook' }).click();
+      await page.getByTestId('webhook-table').getByRole('row', { name: new RegExp(name) }).waitFor();
+    };
+    await create('ci-hook', `${receiver.url}/hook`);
+    assert.match(await page.locator('.notice code').innerText(), /\S{20,}/, 'the signing secret, shown once');
+    // A denied address is refused with the server's message.
+    await page.getByLabel('Name', { exact: true }).fill('loopback');
+    await page.getByLabel(/^URL/).fill('http://127.0.0.1:9/x');
+    await page.getByRole('button', { name: 'Create webhook' }).click();
+    await page.getByRole('alert').filter({ hasText: /127\.0\.0\.1|not allowed|denied/i }).waitFor();
+
+    let started = Date.now();
+    await pushTestImage(pier.url, 'team/hooked', basicAuth('alice', PASSWORDS.alice), { tag: 'v1' });
+    await receiver.waitFor((r) => r.path === '/hook' && r.body.toString().includes('team/hooked'));
+    const deliveries = page.getByTestId('delivery-table').locator('tbody tr');
+    const pushRow = deliveries.filter({ hasText: 'team/hooked' }).filter({ hasText: 'delivered' }).first();
+    await pushRow.waitFor();
+    figures.pushToDeliveryShownMs = Date.now() - started;
+    const cells = (await pushRow.locator('th, td').allInnerTexts()).map((t) => t.trim());
+    assert.equal(cells[2], 'ci-hook', `endpoint: ${cells.join(' | ')}`);
+    assert.equal(cells[4], '200', 'response code');
+    assert.match(cells[5]!, /^\d+ ms$/, 'latency');
+    assert.equal(cells[6], '1', 'attempts');
+    assert.equal(cells[7], '—', 'no callback for the reference format');
+
+    started = Date.now();
+    const before = receiver.received.length;
+    await page.getByRole('button', { name: 'Send test event to ci-hook' }).click();
+    await page.getByText('Test event sent to ci-hook').first().waitFor();
+    const [test] = await receiver.waitFor((r) => r.path === '/hook' && r.body.toString().includes('pier-test'));
+    assert.ok(receiver.received.length > before);
+    assert.ok(test!.headers['content-type']?.includes('application/vnd.docker.distribution.events'), `reference envelope: ${test!.headers['content-type']}`);
+    await deliveries.filter({ hasText: 'delivered' }).nth(1).waitFor();
+    figures.testEventToDeliveryShownMs = Date.now() - started;
+    await axeCheck('webhooks');
+    await shot('webhooks');
+
+    await create('temp-hook', `${receiver.url}/temp`);
+    await page.getByRole('button', { name: 'Delete webhook temp-hook' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete webhook' }).click();
+    await page.getByTestId('webhook-table').getByRole('row', { name: /temp-hook/ }).waitFor({ state: 'detached' });
+    const list = await fetch(`${pier.url}/pier/api/v1/webhooks`, { headers: { Authorization: basicAuth('alice', PASSWORDS.alice) } });
+    assert.deepEqual(((await list.json()) as { webhooks: Array<{ name: string }> }).webhooks.map((w) => w.name), ['ci-hook']);
+  });
+
+  it('builds an uploaded context with the built-in builder and shows its log as it is written', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Builds' }).click();
+    await page.getByRole('heading', { name: 'Builds', exact: true }).waitFor();
+    await page.getByTestId('definition-table').getByRole('row', { name: /tiny/ }).waitFor();
+    await page.getByLabel('Context archive (.tar or .tar.gz)').setInputFiles(contextArchive);
+    await page.getByLabel('Tag', { exact: true }).fill('ui');
+    // Every change the page makes to the build's status and log, as it happens (no reload in between).
+    await page.evaluate(() => {
+      const seen: Array<{ status: string; lines: number; at: number }> = [];
+      (window as unknown as { buildSeen: typeof seen }).buildSeen = seen;
+      new MutationObserver(() => {
+        const log = document.querySelector('[data-testid="build-log"]');
+        const status = document.querySelector('[data-testid="build-status"]')?.textContent ?? '';
+        if (!log) return;
+        const lines = (log.textContent ?? '').split('\n').filter((l) => l.trim() !== '').length;
+        const last = seen[seen.length - 1];
+        if (!last || last.status !== status || last.lines !== lines) seen.push({ status, lines, at: performance.now() });
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    const started = Date.now();
+    await page.getByRole('button', { name: 'Upload and build' }).click();
+    await page.getByTestId('build-log').waitFor();
+    await page.getByTestId('build-status').getByText('succeeded').waitFor({ timeout: 60_000 });
+    await page.getByTestId('build-log').getByText(/tagged team\/tiny:ui/).waitFor();
+    figures.uploadToBuildSucceededMs = Date.now() - started;
+    const seen = await page.evaluate(() => (window as unknown as { buildSeen: Array<{ status: string; lines: number; at: number }> }).buildSeen);
+    figures.buildLogUpdatesSeen = seen.length;
+    const whileRunning = seen.filter((s) => s.status !== 'succeeded' && s.lines > 0);
+    assert.ok(whileRunning.length >= 1, `log lines shown before the build ended: ${JSON.stringify(seen)}`);
+    assert.ok(new Set(seen.map((s) => s.lines)).size >= 3, `the log grew in steps on the page: ${JSON.stringify(seen)}`);
+    const log = await page.getByTestId('build-log').innerText();
+    assert.match(log, /built-in builder/);
+    assert.match(log, /COPY c\.bin/);
+    const tagged = /tagged team\/tiny:ui → (sha256:[0-9a-f]{64})/.exec(log);
+    assert.ok(tagged, log);
+    const manifest = await fetch(`${pier.url}/v2/team/tiny/manifests/ui`, { method: 'HEAD', headers: { Authorization: basicAuth('alice', PASSWORDS.alice), Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(manifest.headers.get('docker-content-digest'), tagged[1], 'the registry serves what the log says was built');
+    await axeCheck('build');
+    await shot('build-log');
+
+    await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: 'Builds' }).click();
+    const history = page.getByTestId('build-table').locator('tbody tr');
+    await history.filter({ hasText: 'succeeded' }).filter({ hasText: 'team/tiny' }).waitFor();
+    await axeCheck('builds');
+    await shot('builds');
+
+    // The repository page shows the repository's build definition and the webhooks that cover it.
+    await page.goto(`${pier.url}/#/repositories/team/tiny`);
+    await page.getByTestId('repository-definitions').getByRole('row', { name: /tiny/ }).waitFor();
+    await page.getByTestId('repository-webhooks').getByRole('row', { name: /ci-hook/ }).waitFor();
+    await axeCheck('repository (webhooks and builds)');
+    await shot('repository-automation');
+  });
+
   it('deletes a tag as an allowed user, after confirmation; everything on the way works with the keyboard', async () => {
     await signOut();
     await signIn('dev');
@@ -339,6 +481,10 @@ lifecycle:
     await page.goto(`${pier.url}/#/repositories/team/webapp`);
     await page.getByTestId('tag-table').locator('tbody tr').first().waitFor();
     assert.equal(await page.getByRole('button', { name: /^Delete/ }).count(), 0);
+    // Webhooks and builds are admins' business: no links, no sections, and their pages are not routed.
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    assert.equal(await nav.getByRole('link', { name: 'Webhooks' }).count() + (await nav.getByRole('link', { name: 'Builds' }).count()), 0);
+    assert.equal(await page.getByRole('heading', { name: /^(Webhooks|Build definitions)$/ }).count(), 0);
     await page.getByRole('link', { name: 'Tag 1.0' }).click();
     await page.getByRole('heading', { name: 'Layers' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Delete manifest' }).count(), 0);

@@ -38,6 +38,11 @@ export async function api<T>(path: string, options: { method?: string; body?: un
   return body as T;
 }
 
+/** Headers a raw (non-JSON) change needs: the CSRF token of the browser session. */
+export function csrfHeaders(): Record<string, string> {
+  return csrfToken ? { 'X-CSRF-Token': csrfToken } : {};
+}
+
 export const enc = encodeURIComponent;
 
 /** The path of a repository's resources: names keep their slashes. */

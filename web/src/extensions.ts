@@ -21,8 +21,9 @@ export interface ExtensionPage {
 }
 
 export const EXTENSIONS: ExtensionPage[] = [
-  // { path: '/webhooks', label: 'Webhooks', feature: 'admin-webhooks', adminOnly: true, page: () => import('./pages/webhooks.tsx').then((m) => m.WebhooksPage) },
-  // { path: '/builds', label: 'Builds', feature: 'admin-builds', adminOnly: false, page: () => import('./pages/builds.tsx').then((m) => m.BuildsPage) },
+  { path: '/webhooks', label: 'Webhooks', feature: 'admin-webhooks', adminOnly: true, page: () => import('./pages/webhooks.tsx').then((m) => m.WebhooksPage) },
+  // Both resources are admins-only on the server, so the page is too.
+  { path: '/builds', label: 'Builds', feature: 'admin-builds', adminOnly: true, page: () => import('./pages/builds.tsx').then((m) => m.BuildsPage) },
 ];
 
 export function extensionPages(session: Session): ExtensionPage[] {

@@ -100,8 +100,8 @@ export class Dispatcher {
 
   /** One round: fan out new events, claim what is due, start the attempts. */
   async tick(): Promise<void> {
+    await this.fanOut();
     const endpoints = await this.endpoints();
-    await this.fanOut(endpoints);
     const free = (this.options.concurrency ?? 32) - this.inFlight.size;
     if (free > 0) {
       // Long enough for an attempt with its redirects; a holder that died blocks its endpoint this long at most.
@@ -126,8 +126,8 @@ export class Dispatcher {
     }
   }
 
-  private async endpoints(): Promise<Endpoint[]> {
-    if (Date.now() - this.webhooks.at > WEBHOOKS_REFRESH_MS) {
+  private async endpoints(fresh = false): Promise<Endpoint[]> {
+    if (fresh || Date.now() - this.webhooks.at > WEBHOOKS_REFRESH_MS) {
       const records = await this.options.eventLog.listWebhooks();
       this.webhooks = { at: Date.now(), endpoints: records.map((w) => webhookEndpoint(w, this.options.webhookDefaults ?? ENDPOINT_DEFAULTS)) };
     }
@@ -139,12 +139,16 @@ export class Dispatcher {
     this.webhooks.at = 0;
   }
 
-  private async fanOut(endpoints: Endpoint[]): Promise<void> {
+  private async fanOut(): Promise<void> {
     const log = this.options.eventLog;
     for (let round = 0; round < 20; round++) {
       const cursor = await log.fanOutCursor();
       const events = await log.eventsAfter(cursor, FAN_OUT_BATCH);
       if (events.length === 0) return;
+      // The webhooks are read after the events: a webhook whose creation was acknowledged before an event was
+      // stored always gets it, even when another process created it (a list cached for WEBHOOKS_REFRESH_MS
+      // would miss the events of its first second).
+      const endpoints = await this.endpoints(true);
       const deliveries = events.flatMap((event) => plan(event, endpoints));
       if (!(await log.fanOut(cursor, events[events.length - 1]!.seq, deliveries))) return; // another process did it
       if (events.length < FAN_OUT_BATCH) return;

@@ -5,6 +5,7 @@ import { api, repoPath, type RepositoryDetail, type Session, type TagRow } from 
 import { ConfirmDialog, CopyButton, ErrorNote, Loading, TableRegion } from '../components/common.tsx';
 import { ago, bytes, dateTime, platform, shortDigest } from '../format.ts';
 import { links } from '../router.ts';
+import { RepositoryAutomation } from '../components/repository-automation.tsx';
 
 export function RepositoryPage({ name, session }: { name: string; session: Session }) {
   const [detail, setDetail] = useState<RepositoryDetail | null>(null);
@@ -129,6 +130,7 @@ export function RepositoryPage({ name, session }: { name: string; session: Sessi
           </table>
         </TableRegion>
       )}
+      <RepositoryAutomation name={name} session={session} />
       <ConfirmDialog
         open={deleting !== null}
         title={`Delete tag ${deleting?.tag ?? ''}?`}
