@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPierProcess, type PierProcess } from '../support/pier-process.ts';
-import { startAccelNginx, type RunningNginx } from '../support/nginx-accel.ts';
+import { startAccelNginx } from '../support/nginx-accel.ts';
+import type { RunningNginx } from '../support/nginx.ts';
 import { hashPassword } from '../../src/auth/htpasswd.ts';
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;

@@ -5,21 +5,11 @@
  * logs live in a scratch folder; nginx listens on a free loopback port, runs in the foreground (`daemon off`,
  * so the PID we hold is the master's) and is stopped by that PID.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './pier-process.ts';
-import { findOnPath } from './tools.ts';
-
-export interface RunningNginx {
-  url: string;
-  errorLog(): string;
-  stop(): Promise<void>;
-}
-
-/** Debian installs nginx in /usr/sbin, which a non-root PATH may lack. */
-const NGINX = findOnPath('nginx', `${process.env.PATH ?? ''}:/usr/sbin:/sbin`);
+import { runNginx, type RunningNginx } from './nginx.ts';
 
 /** The nginx configuration Pier's documentation gives for the offload (docs/operations.md), filled in. */
 export function accelServerBlock(listen: string, upstream: string, storageRoot: string): string {
@@ -53,7 +43,6 @@ export function accelServerBlock(listen: string, upstream: string, storageRoot: 
 }
 
 export async function startAccelNginx(upstream: string, storageRoot: string): Promise<RunningNginx> {
-  if (!NGINX) throw new Error('nginx missing: apt-get install nginx-light');
   const dir = mkdtempSync(join(tmpdir(), 'pier-nginx-'));
   for (const sub of ['body', 'proxy']) mkdirSync(join(dir, sub));
   const port = await freePort();
@@ -72,49 +61,5 @@ http {
 ${accelServerBlock(`127.0.0.1:${port}`, upstream, storageRoot)}
 }
 `;
-  writeFileSync(join(dir, 'nginx.conf'), conf);
-  const child = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const errorLog = () => {
-    try {
-      return readFileSync(join(dir, 'error.log'), 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`nginx exited (${child.exitCode}): ${output} ${errorLog()}`);
-    }
-    try {
-      await fetch(`${url}/v2/`);
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        await exited;
-        throw new Error(`nginx did not listen within 15 s: ${output} ${errorLog()}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return {
-    url,
-    errorLog,
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return runNginx(dir, port, conf);
 }

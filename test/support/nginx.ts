@@ -69,6 +69,18 @@ ${upstreams.map((u) => `    server ${u} max_fails=1 fail_timeout=30s;`).join('\n
   }
 }
 `;
+  return runNginx(dir, port, conf);
+}
+
+/**
+ * Starts nginx on `conf` (listening on 127.0.0.1:`port`, everything else in `dir`), waits until it answers,
+ * and returns how to reach and stop it; `dir` is removed when it stops or fails to start.
+ */
+export async function runNginx(dir: string, port: number, conf: string): Promise<RunningNginx> {
+  if (!NGINX) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error('nginx missing: apt-get install nginx-light');
+  }
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const child: ChildProcess = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
