@@ -60,6 +60,11 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Script } from 'node:vm';
 
+// PIER_STARTUP_TRACE=1: start-up stages on stderr (src/observability/startup-trace.ts).
+const trace = process.env.PIER_STARTUP_TRACE === '1'
+  ? (stage) => process.stderr.write(\`pier-startup \${process.pid} \${process.env.PIER_WORKER_SLOT ?? '-'} \${performance.now().toFixed(1)} \${stage}\\n\`)
+  : () => undefined;
+trace('launcher');
 const file = new URL('../pier.cjs', import.meta.url).pathname;
 const cacheFile = \`\${file}.\${process.version}.cache\`;
 let cachedData;
@@ -70,6 +75,7 @@ try {
 }
 const source = readFileSync(file, 'utf8').replace(/^#!.*/, '');
 const script = new Script(\`(function (exports, require, module, __filename, __dirname) {\${source}\\n})\`, { filename: file, cachedData });
+trace(\`bundle compiled (code cache \${cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used'})\`);
 if (cachedData === undefined || script.cachedDataRejected) {
   // Once start-up has run (its functions are then compiled too), or at exit if that comes first.
   let saved = false;

@@ -4,6 +4,7 @@
  * that `pier serve` never needs, e.g. bcrypt for `pier user`); `pier --help` loads them all to list them.
  */
 import { Command } from 'commander';
+import { markStartup } from '../observability/startup-trace.ts';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.ts')).serveCommand(),
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 async function main(): Promise<void> {
+  markStartup('bundle evaluated');
   const program = new Command();
   program.name('pier').description('Pier: an OCI / Docker Registry v2 container image registry').version('0.1.0');
   const requested = process.argv[2];

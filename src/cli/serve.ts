@@ -7,12 +7,13 @@ import { Command } from 'commander';
 import cluster from 'node:cluster';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { eventsSettings } from '../events/events-settings.ts';
-import { runWorkerPool, workerSlot } from '../main/worker-pool.ts';
+import { runWorkerPool, serverStartedAt, workerSlot } from '../main/worker-pool.ts';
 import { joinMetricsPool } from '../observability/cluster-metrics.ts';
 import { resolveServeSettings, type ServeSettings } from '../config/serve-settings.ts';
 import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
 import { parseDefinition, type BuildDefinition } from '../builds/model/definition.ts';
 import { pullThroughSettings } from '../config/proxy-settings.ts';
+import { markStartup } from '../observability/startup-trace.ts';
 
 interface Flags extends ServeFlags {
   config?: string;
@@ -31,6 +32,7 @@ export function serveCommand(): Command {
     .option('--shutdown-delay <seconds>', 'on SIGTERM, keep serving this long with /readyz at 503 before closing the listener (http.shutdowndelay; default 0)')
     .option('--workers <n>', 'worker processes sharing the listener (http.workers; default: one per CPU core; 1 runs a single process)')
     .action(async (positional: string | undefined, flags: Flags) => {
+      markStartup('serve command');
       const configFile = flags.config ?? positional ?? process.env.REGISTRY_CONFIGURATION_PATH;
       let settings: ServeSettings;
       try {
@@ -74,6 +76,7 @@ export function serveCommand(): Command {
         for (const notice of settings.notices) logger[notice.level]({ key: notice.key }, notice.message);
         warnAboutExposure(settings, authConfigured, logger);
       }
+      markStartup('settings resolved');
       if (settings.workers > 1 && cluster.isPrimary) {
         const code = await runWorkerPool({
           workers: settings.workers,
@@ -87,10 +90,13 @@ export function serveCommand(): Command {
       }
       // Loaded only here: the supervisor of a pool never needs the registry's code.
       const { startServer } = await import('../main/start-server.ts');
+      markStartup('server code evaluated');
       const runsMaintenance = slot === undefined || slot === 0;
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
         running = await startServer({
+          startedAt: serverStartedAt(),
+          storagePass: runsMaintenance,
           dataDir: settings.dataDir,
           index: settings.index,
           storage: settings.storage,
@@ -134,6 +140,7 @@ export function serveCommand(): Command {
         logger.fatal({ err: (error as Error).message }, 'cannot start');
         process.exit(1);
       }
+      markStartup('listening');
       if (slot !== undefined) {
         running.metrics.exposition = joinMetricsPool(running.metrics.registry);
         logger.debug({ port: running.port }, 'worker listening');

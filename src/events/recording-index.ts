@@ -155,6 +155,12 @@ export class EventRecordingIndex implements MetadataIndex {
   storageFingerprints(...args: Parameters<MetadataIndex['storageFingerprints']>): ReturnType<MetadataIndex['storageFingerprints']> {
     return this.inner.storageFingerprints(...args);
   }
+  storageCheckedAt(repository: string): Promise<number | undefined> {
+    return this.inner.storageCheckedAt(repository);
+  }
+  recordStorageChecks(repositories: string[], at: number): Promise<void> {
+    return this.inner.recordStorageChecks(repositories, at);
+  }
   lockUpload(id: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.inner.lockUpload(id, owner, ttlMs);
   }

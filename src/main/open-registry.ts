@@ -2,7 +2,8 @@
  * The composition root: the only place that knows every concrete class. Builds the storage driver, the
  * metadata index and the registry from plain options, and builds a brand-new index from storage so an
  * existing data directory (Pier's or the reference registry's) is served at once; an existing index is
- * first brought up to date with whatever another writer changed in storage meanwhile.
+ * brought up to date with whatever another writer changed in storage meanwhile by the start-up gate
+ * (index/storage-gate.ts): the caller listens first and then runs `gate.runPass()` in one process.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { DriverRegistryStorage } from '../storage/registry-storage.ts';
 import type { StorageDriver } from '../storage/contract.ts';
 import { defaultSqliteFile, openIndexBackend, type IndexBackend, type IndexSettings } from './open-index.ts';
 import { rebuildIndex } from '../index/rebuild.ts';
-import { reconcileIndex } from '../index/reconcile.ts';
+import { gatedByStorageCheck, StorageGate } from '../index/storage-gate.ts';
 import { adoptingFromStorage } from '../index/adopt-from-storage.ts';
 import { Registry, type BlobUseCases, type ManifestUseCases, type UseCaseDecorators } from '../registry/registry.ts';
 import { DEFAULT_REGISTRY_OPTIONS, type RegistryOptions } from '../registry/context.ts';
@@ -24,6 +25,7 @@ import { createPullThrough } from '../upstream/pull-through.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 import { openStorageDriver } from './open-storage.ts';
 import type { StorageSelection } from '../config/storage-settings.ts';
+import { markStartup } from '../observability/startup-trace.ts';
 
 export interface OpenOptions {
   /** The local directory: the storage root on filesystem storage; always where the SQLite index lives. */
@@ -43,6 +45,11 @@ export interface OpenOptions {
   index?: IndexSettings;
   /** Wraps the index the registry's use cases write through (events/ record events, builds observe tag pushes). */
   decorateIndex?: (index: MetadataIndex) => MetadataIndex;
+  /**
+   * When the server (a pool: its supervisor) started, ms since the epoch: requests wait until what they touch
+   * was checked against storage since then (index/storage-gate.ts). Default: now.
+   */
+  startedAt?: number;
 }
 
 export interface OpenRegistry {
@@ -53,6 +60,8 @@ export interface OpenRegistry {
   eventLog: EventLog;
   /** The index's backend: its token store and, for shared databases, the job lease. */
   indexBackend: IndexBackend;
+  /** The start-up gate: the caller runs `gate.runPass()` (in one process of a pool) once it listens. */
+  gate: StorageGate;
   /** Cheap checks that storage and index answer, for readiness. */
   probes: Record<string, () => Promise<void>>;
   close(): Promise<void>;
@@ -60,7 +69,7 @@ export interface OpenRegistry {
 
 export const indexFile = defaultSqliteFile;
 
-export async function openRegistry({ dataDir, storage: selection, redirect, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ startedAt, dataDir, storage: selection, redirect, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const opened = await openStorageDriver(selection ?? { driver: 'filesystem', rootDirectory: dataDir });
   const rawDriver = opened.driver;
@@ -81,13 +90,18 @@ export async function openRegistry({ dataDir, storage: selection, redirect, logg
     ? instrument<MetadataIndex>(backend.index, (operation, seconds) => metrics.indexDuration.observe({ operation }, seconds))
     : backend.index;
   const storage = new DriverRegistryStorage(driver, redirect && opened.presign ? { presign: opened.presign } : {});
+  markStartup('storage and index open');
+  const gate = new StorageGate(storage, index, startedAt ?? Date.now(), logger);
   try {
+    const buildStarted = Date.now();
     const built = await backend.buildIfNew(async () => {
       const report = await rebuildIndex(storage, index, logger);
       if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
     });
-    // Storage may have been written by another registry (registry:2) since the index last read it.
-    if (!built) await reconcileIndex(storage, index, logger);
+    // Storage may have been written by another registry (registry:2) since the index last read it: the gate
+    // holds requests back until what they touch was checked. A brand-new index has just read everything.
+    if (built) await gate.markChecked(buildStarted);
+    markStartup(built ? 'index built' : 'index opened');
   } catch (error) {
     await backend.close();
     opened.close();
@@ -103,10 +117,11 @@ export async function openRegistry({ dataDir, storage: selection, redirect, logg
     ...(outer?.manifests ? { manifests: (m) => outer.manifests!(inner.manifests ? inner.manifests(m) : m) } : {}),
     ...(outer?.blobs ? { blobs: (b) => outer.blobs!(inner.blobs ? inner.blobs(b) : b) } : {}),
   };
+  const adopting = adoptingFromStorage(gatedByStorageCheck(index, gate), storage, logger);
   const registry = new Registry(
     {
       storage,
-      index: decorateIndex ? decorateIndex(adoptingFromStorage(index, storage, logger)) : adoptingFromStorage(index, storage, logger),
+      index: decorateIndex ? decorateIndex(adopting) : adopting,
       clock: { now: () => new Date() },
       options: { ...DEFAULT_REGISTRY_OPTIONS, ...options },
     },
@@ -122,8 +137,10 @@ export async function openRegistry({ dataDir, storage: selection, redirect, logg
     index,
     eventLog: backend.eventLog,
     indexBackend: backend,
+    gate,
     probes,
     close: async () => {
+      gate.stop();
       await pullThrough?.close();
       await backend.close();
       opened.close();

@@ -45,6 +45,7 @@ import { deliveriesResource } from '../http/admin/deliveries.ts';
 import { callbacksResource } from '../http/admin/callbacks.ts';
 import { prepareBuilds, type BuildSettings, type StartedBuilds } from './start-builds.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
+import { markStartup } from '../observability/startup-trace.ts';
 
 export interface StartOptions {
   dataDir: string;
@@ -80,6 +81,13 @@ export interface StartOptions {
   events?: EventsSettings;
   /** The metadata index (index section); SQLite in the data directory when absent. */
   index?: IndexSettings;
+  /** When the server (a pool: its supervisor) started, ms since the epoch (index/storage-gate.ts); default now. */
+  startedAt?: number;
+  /**
+   * Run the reconciliation with storage in this process once listening (default true; in a pool only slot 0
+   * does, the others wait for it or check what a request touches on demand).
+   */
+  storagePass?: boolean;
   /** Automated builds (Pier-only `builds` section); absent: disabled. */
   builds?: BuildSettings;
   /** The web UI (Pier-only `web` section; `pier serve` enables it by default): served at `path`; `root` overrides where its files are. Absent: no UI. */
@@ -134,13 +142,16 @@ function buildsFile(options: StartOptions): string {
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
+  markStartup('start server');
   const metrics = new Metrics();
   if (options.builds && options.readOnly) options.logger.warn('read-only mode: builds are not run');
   const buildsPrep = options.builds && !options.readOnly ? prepareBuilds(options.logger) : undefined;
   const events = wireEvents(options.events ?? DEFAULT_EVENTS, options.logger, options.listen.port, metrics);
   // Events record what the registry's writes cause; the builds' observer (when on) sees tag pushes under them.
   const decorateIndex = (index: MetadataIndex): MetadataIndex => events.decorateIndex(buildsPrep ? buildsPrep.decorateIndex(index) : index);
+  markStartup('metrics and events wired');
   const opened = await openRegistry({ ...options, metrics, decorateIndex, decorateUseCases: events.decorateUseCases });
+  markStartup('registry open');
   const { dispatcher, publisher } = events.start(opened.index, opened.eventLog);
   const wake = (): void => {
     dispatcher.refreshWebhooks();
@@ -213,6 +224,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       ...(web ? { web: (req, res, path) => web.serve(req, res, path) } : {}),
       ...(activity ? { onExchangeEnd: observeActivity(activity) } : {}),
     };
+    markStartup('routes built');
     listener = options.tls ? (await import('./tls-listener.ts')).tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
     await new Promise<void>((resolve, reject) => {
       listener.server.once('error', reject);
@@ -231,6 +243,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   }
   if (options.tls) readTlsFiles = (await import('./tls-listener.ts')).readTlsFiles;
   const { server } = listener;
+  if (options.storagePass !== false) void opened.gate.runPass();
   const maintenance = options.maintenance
     ? startMaintenance(opened.storage, opened.index, options.logger, metrics, {
         ...options.maintenance,

@@ -27,6 +27,14 @@ import type { Logger } from '../observability/logger.ts';
 import { serveAggregatedMetrics } from '../observability/cluster-metrics.ts';
 
 export const WORKER_SLOT_ENV = 'PIER_WORKER_SLOT';
+/** When the pool's supervisor started (ms since the epoch): the start-up gate's reference (index/storage-gate.ts). */
+export const POOL_STARTED_ENV = 'PIER_POOL_STARTED_AT';
+
+/** When this server started: the pool's supervisor for a worker, else this process. */
+export function serverStartedAt(): number {
+  const value = cluster.isWorker ? Number(process.env[POOL_STARTED_ENV]) : NaN;
+  return Number.isFinite(value) ? value : Math.floor(performance.timeOrigin);
+}
 
 export interface PoolOptions {
   workers: number;
@@ -63,7 +71,7 @@ export function runWorkerPool(options: PoolOptions): Promise<number> {
     };
 
     const start = (slot: number) => {
-      const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot) });
+      const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot), [POOL_STARTED_ENV]: String(serverStartedAt()) });
       slots.set(slot, worker);
       startedAt.set(slot, Date.now());
       worker.once('listening', (address) => {

@@ -250,6 +250,13 @@ export interface MetadataIndex {
   importRepository(repository: string, content: RepositoryContent, options?: ImportOptions): Promise<void>;
   /** Per repository, the storage fingerprint recorded by the last importRepository that gave one. */
   storageFingerprints(): Promise<Map<string, string>>;
+  /**
+   * When storage was last compared with the index for `repository` (index/storage-gate.ts), in ms since the
+   * epoch; undefined when never. The key '*' (no repository's name) records the last whole pass.
+   */
+  storageCheckedAt(repository: string): Promise<number | undefined>;
+  /** Records that storage was compared with the index for these repositories (or '*') at `at`. */
+  recordStorageChecks(repositories: string[], at: number): Promise<void>;
 
   /** Stores events that go with no index change (pulls, other modules' events), in one transaction. */
   appendEvents(events: OutboxEvent[]): Promise<void>;

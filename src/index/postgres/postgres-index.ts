@@ -398,8 +398,22 @@ export class PostgresIndex implements MetadataIndex {
     return new Map(rows.map((r) => [r.repository, r.fingerprint]));
   }
 
+  async storageCheckedAt(repository: string): Promise<number | undefined> {
+    const rows = await this.query<{ checked_at: string }>('SELECT checked_at FROM storage_checks WHERE repository = $1', [repository]);
+    return rows[0] ? Number(rows[0].checked_at) : undefined;
+  }
+
+  async recordStorageChecks(repositories: string[], at: number): Promise<void> {
+    if (repositories.length === 0) return;
+    await this.query(
+      `INSERT INTO storage_checks (repository, checked_at) SELECT unnest($1::text[]), $2
+       ON CONFLICT (repository) DO UPDATE SET checked_at = greatest(storage_checks.checked_at, excluded.checked_at)`,
+      [repositories, at],
+    );
+  }
+
   async clear(): Promise<void> {
-    await this.query('TRUNCATE tags, manifest_references, manifests, repository_blobs, repositories, blob_deletions, storage_fingerprints');
+    await this.query('TRUNCATE tags, manifest_references, manifests, repository_blobs, repositories, blob_deletions, storage_fingerprints, storage_checks');
   }
 
   /** False until markBuilt: a new index must first be built from whatever storage already holds. */

@@ -166,6 +166,18 @@ CREATE TABLE storage_fingerprints (
 );
 `,
   },
+  {
+    version: 4,
+    description: 'storage checks, for the start-up gate',
+    sql: `
+-- per repository, when storage was last compared with the index (ms since the epoch); '*' for the last whole
+-- pass (index/storage-gate.ts lets a request through once its repository was checked since its server started)
+CREATE TABLE storage_checks (
+  repository text COLLATE "C" PRIMARY KEY,
+  checked_at bigint NOT NULL
+);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -338,9 +338,20 @@ export class SqliteIndex implements MetadataIndex {
     return new Map((this.statements.fingerprints.all() as Row[]).map((r) => [r.repository as string, r.fingerprint as string]));
   }
 
+  async storageCheckedAt(repository: string): Promise<number | undefined> {
+    return (this.statements.storageCheck.get(repository) as Row | undefined)?.checked_at as number | undefined;
+  }
+
+  async recordStorageChecks(repositories: string[], at: number): Promise<void> {
+    if (repositories.length === 0) return;
+    this.db.transaction(() => {
+      for (const repository of repositories) this.statements.recordStorageCheck.run(repository, at);
+    }).immediate();
+  }
+
   async clear(): Promise<void> {
     this.db.transaction(() => {
-      for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions', 'storage_fingerprints']) this.db.exec(`DELETE FROM ${table}`);
+      for (const table of ['tags', 'manifest_references', 'manifests', 'repository_blobs', 'repositories', 'blob_deletions', 'storage_fingerprints', 'storage_checks']) this.db.exec(`DELETE FROM ${table}`);
     }).immediate();
   }
 
@@ -433,6 +444,10 @@ function prepare(db: Database.Database) {
     deleteRepository: db.prepare('DELETE FROM repositories WHERE id = ?'),
     setFingerprint: db.prepare('INSERT INTO storage_fingerprints (repository, fingerprint) VALUES (?, ?) ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint'),
     fingerprints: db.prepare('SELECT repository, fingerprint FROM storage_fingerprints'),
+    storageCheck: db.prepare('SELECT checked_at FROM storage_checks WHERE repository = ?'),
+    recordStorageCheck: db.prepare(
+      'INSERT INTO storage_checks (repository, checked_at) VALUES (?, ?) ON CONFLICT DO UPDATE SET checked_at = max(checked_at, excluded.checked_at)',
+    ),
     insertReference: db.prepare(
       'INSERT INTO manifest_references (repository_id, manifest_digest, kind, target_digest) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),

@@ -99,6 +99,10 @@ export const TAG_LISTING_INDEX = 'CREATE INDEX IF NOT EXISTS tags_listing ON tag
  *
  * storage_fingerprints: per repository, the storage fingerprint (RegistryStorage.repositoryFingerprint)
  * as it was when the index last read that repository; start-up reconciliation compares it with storage.
+ *
+ * storage_checks: per repository, when storage was last compared with the index (ms since the epoch);
+ * '*' for the last whole pass. The start-up gate (index/storage-gate.ts) lets a request through once its
+ * repository was checked since the server started.
  */
 export const ADDED_TABLES = `
 CREATE TABLE IF NOT EXISTS upload_write_locks (
@@ -113,6 +117,10 @@ CREATE TABLE IF NOT EXISTS upload_write_locks (
 CREATE TABLE IF NOT EXISTS storage_fingerprints (
   repository TEXT PRIMARY KEY,
   fingerprint TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS storage_checks (
+  repository TEXT PRIMARY KEY,
+  checked_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
 

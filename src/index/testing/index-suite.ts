@@ -256,6 +256,21 @@ export function runIndexSuite(name: string, create: () => Promise<IndexFixture>)
       assert.deepEqual(await index.listRepositories(undefined, 10), ['app']);
     });
 
+    it('records when storage was checked per repository and for a whole pass, keeping the latest time', async () => {
+      assert.equal(await index.storageCheckedAt('app'), undefined);
+      await index.recordStorageChecks(['app', 'tools/x', '*'], 1_700_000_000_123);
+      assert.equal(await index.storageCheckedAt('app'), 1_700_000_000_123);
+      assert.equal(await index.storageCheckedAt('*'), 1_700_000_000_123);
+      await index.recordStorageChecks(['app'], 1_700_000_000_000); // an older check (another process) never moves it back
+      assert.equal(await index.storageCheckedAt('app'), 1_700_000_000_123);
+      await index.recordStorageChecks(['app'], 1_800_000_000_000);
+      assert.equal(await index.storageCheckedAt('app'), 1_800_000_000_000);
+      assert.equal(await index.storageCheckedAt('tools/x'), 1_700_000_000_123);
+      await index.recordStorageChecks([], 1);
+      await index.clear();
+      assert.equal(await index.storageCheckedAt('app'), undefined, 'derived from storage: cleared with the rest');
+    });
+
     it('answers whether a blob is live as if some manifests were gone (dry runs)', async () => {
       const cutoff = new Date(Date.now() + 60_000); // no link is within the grace period
       await put(index, manifest('app', d(10), { blobs: [d(1), d(2)] }));
