@@ -243,7 +243,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   }
   if (options.tls) readTlsFiles = (await import('./tls-listener.ts')).readTlsFiles;
   const { server } = listener;
-  if (options.storagePass !== false) void opened.gate.runPass();
+  if (options.storagePass !== false) {
+    // PIER_STORAGE_PASS_DELAY_MS (diagnosis and tests): holds the pass back, so that what requests see
+    // before it is the gate's own doing.
+    const delayMs = Number(process.env.PIER_STORAGE_PASS_DELAY_MS ?? 0);
+    if (delayMs > 0) setTimeout(() => void opened.gate.runPass(), delayMs).unref();
+    else void opened.gate.runPass();
+  }
   const maintenance = options.maintenance
     ? startMaintenance(opened.storage, opened.index, options.logger, metrics, {
         ...options.maintenance,
