@@ -54,18 +54,34 @@ await build({
   logLevel: 'warning',
 });
 
+// A CommonJS script (dist/cli/package.json says so): node starts it without setting up its ES module loader.
+// The first worker of a pool is forked before the bundle is even read (src/main/early-worker.ts).
+await build({
+  entryPoints: [new URL('../src/main/early-worker.ts', import.meta.url).pathname],
+  outfile: new URL('early-worker.cjs', dist).pathname,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+
 const LAUNCHER = `#!/usr/bin/env node
 // The pier command: runs ../pier.cjs through V8's code cache (see scripts/build.mjs).
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { Script } from 'node:vm';
+'use strict';
+const { readFileSync, renameSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { Script } = require('node:vm');
 
 // PIER_STARTUP_TRACE=1: start-up stages on stderr (src/observability/startup-trace.ts).
 const trace = process.env.PIER_STARTUP_TRACE === '1'
   ? (stage) => process.stderr.write(\`pier-startup \${process.pid} \${process.env.PIER_WORKER_SLOT ?? '-'} \${performance.now().toFixed(1)} \${stage}\\n\`)
   : () => undefined;
 trace('launcher');
-const file = new URL('../pier.cjs', import.meta.url).pathname;
+if (process.argv[2] === 'serve') require('../early-worker.cjs').forkFirstWorkerEarly(process.argv.slice(3), process.env);
+const file = join(__dirname, '..', 'pier.cjs');
 const cacheFile = \`\${file}.\${process.version}.cache\`;
 let cachedData;
 try {
@@ -93,9 +109,10 @@ if (cachedData === undefined || script.cachedDataRejected) {
   setTimeout(save, 3000).unref();
   process.once('exit', save);
 }
-const module = { exports: {} };
-script.runInThisContext()(module.exports, createRequire(file), module, file, new URL('..', import.meta.url).pathname);
+const bundle = { exports: {} };
+script.runInThisContext()(bundle.exports, require('node:module').createRequire(file), bundle, file, join(__dirname, '..'));
 `;
 mkdirSync(new URL('cli/', dist), { recursive: true });
 writeFileSync(new URL('cli/main.js', dist), LAUNCHER);
+writeFileSync(new URL('cli/package.json', dist), '{ "type": "commonjs" }\n');
 chmodSync(new URL('cli/main.js', dist), 0o755);

@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { markStartup } from '../observability/startup-trace.ts';
+import { forkFirstWorkerEarly } from '../main/early-worker.ts';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.ts')).serveCommand(),
@@ -22,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 async function main(): Promise<void> {
   markStartup('bundle evaluated');
+  // A pool's first worker starts before the supervisor loads anything else (main/early-worker.ts).
+  if (process.argv[2] === 'serve') forkFirstWorkerEarly(process.argv.slice(3), process.env);
   const program = new Command();
   program.name('pier').description('Pier: an OCI / Docker Registry v2 container image registry').version('0.1.0');
   const requested = process.argv[2];

@@ -14,6 +14,7 @@ import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
 import { parseDefinition, type BuildDefinition } from '../builds/model/definition.ts';
 import { pullThroughSettings } from '../config/proxy-settings.ts';
 import { markStartup } from '../observability/startup-trace.ts';
+import { dismissEarlyWorker, takeEarlyWorker } from '../main/early-worker.ts';
 
 interface Flags extends ServeFlags {
   config?: string;
@@ -39,6 +40,7 @@ export function serveCommand(): Command {
         settings = resolveServeSettings(flags, process.env, configFile);
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
+        await dismissEarlyWorker();
         process.stderr.write(`pier: invalid configuration${configFile ? ` (${configFile})` : ''}:\n${error.problems.map((p) => `  ${formatProblem(p)}\n`).join('')}`);
         process.exit(2);
       }
@@ -57,6 +59,7 @@ export function serveCommand(): Command {
           }
         });
       } catch (error) {
+        await dismissEarlyWorker();
         process.stderr.write(`pier: invalid configuration${configFile ? ` (${configFile})` : ''}:\n  ${(error as Error).message}\n`);
         process.exit(2);
       }
@@ -78,7 +81,9 @@ export function serveCommand(): Command {
       }
       markStartup('settings resolved');
       if (settings.workers > 1 && cluster.isPrimary) {
+        const first = takeEarlyWorker();
         const code = await runWorkerPool({
+          ...(first ? { first } : {}),
           workers: settings.workers,
           dataDir: settings.dataDir,
           logger,
@@ -88,6 +93,8 @@ export function serveCommand(): Command {
         });
         process.exit(code);
       }
+      // One process after all (the configuration file said so): the worker forked on speculation goes.
+      await dismissEarlyWorker();
       // Loaded only here: the supervisor of a pool never needs the registry's code.
       const { startServer } = await import('../main/start-server.ts');
       markStartup('server code evaluated');
@@ -97,6 +104,7 @@ export function serveCommand(): Command {
         running = await startServer({
           startedAt: serverStartedAt(),
           storagePass: runsMaintenance,
+          waitForIndexBuilder: !runsMaintenance,
           dataDir: settings.dataDir,
           index: settings.index,
           storage: settings.storage,

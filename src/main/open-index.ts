@@ -20,8 +20,11 @@ export interface IndexBackend {
   index: MetadataIndex;
   /** Deliveries and webhooks of events (events/event-log.ts), in the same database as the index's outbox. */
   eventLog: EventLog;
-  /** Runs `build` (the index from storage) if this index was never built; true when it ran. */
-  buildIfNew(build: () => Promise<void>): Promise<boolean>;
+  /**
+   * Runs `build` (the index from storage) if this index was never built; true when it ran. With
+   * `waitForBuilder` (a pool's workers but the first), waits for another process to build it instead.
+   */
+  buildIfNew(build: () => Promise<void>, options?: { waitForBuilder?: boolean }): Promise<boolean>;
   /** Records that the index was built from storage (after `pier reindex`). */
   markBuilt(): Promise<void>;
   /** The API-token store kept beside the index (closed by its user). */
@@ -60,8 +63,13 @@ export async function openIndexBackend(settings: IndexSettings | undefined, data
   return {
     index: sqlite,
     eventLog: sqlite.eventLog,
-    async buildIfNew(build) {
+    async buildIfNew(build, options) {
       if (sqlite.isBuilt()) return false;
+      // A pool's first worker builds a new index; the others, forked at the same time, wait for it.
+      if (options?.waitForBuilder) {
+        while (!sqlite.isBuilt()) await new Promise((resolve) => setTimeout(resolve, 50));
+        return false;
+      }
       await build();
       sqlite.markBuilt();
       return true;

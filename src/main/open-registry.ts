@@ -21,7 +21,6 @@ import type { Logger } from '../observability/logger.ts';
 import { instrument, type Metrics } from '../observability/metrics.ts';
 import { ROOT } from '../storage/layout.ts';
 import { Registry as PromRegistry } from 'prom-client';
-import { createPullThrough } from '../upstream/pull-through.ts';
 import type { PullThroughSettings } from '../upstream/upstream-settings.ts';
 import { openStorageDriver } from './open-storage.ts';
 import type { StorageSelection } from '../config/storage-settings.ts';
@@ -50,6 +49,8 @@ export interface OpenOptions {
    * was checked against storage since then (index/storage-gate.ts). Default: now.
    */
   startedAt?: number;
+  /** A pool's workers but the first: a brand-new index is built by the first, the others wait for it. */
+  waitForIndexBuilder?: boolean;
 }
 
 export interface OpenRegistry {
@@ -69,7 +70,7 @@ export interface OpenRegistry {
 
 export const indexFile = defaultSqliteFile;
 
-export async function openRegistry({ startedAt, dataDir, storage: selection, redirect, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ startedAt, waitForIndexBuilder, dataDir, storage: selection, redirect, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const opened = await openStorageDriver(selection ?? { driver: 'filesystem', rootDirectory: dataDir });
   const rawDriver = opened.driver;
@@ -97,7 +98,7 @@ export async function openRegistry({ startedAt, dataDir, storage: selection, red
     const built = await backend.buildIfNew(async () => {
       const report = await rebuildIndex(storage, index, logger);
       if (report.repositories > 0) logger.info({ ...report, skipped: report.skipped.length }, 'built the index from existing storage');
-    });
+    }, { waitForBuilder: waitForIndexBuilder === true });
     // Storage may have been written by another registry (registry:2) since the index last read it: the gate
     // holds requests back until what they touch was checked. A brand-new index has just read everything.
     if (built) await gate.markChecked(buildStarted);
@@ -107,8 +108,9 @@ export async function openRegistry({ startedAt, dataDir, storage: selection, red
     opened.close();
     throw error;
   }
+  // The pull-through cache (and undici, its HTTP client) is loaded only when configured.
   const pullThrough = pullThroughSettings
-    ? createPullThrough(pullThroughSettings, { storage, index, indexFile: indexFile(dataDir), logger, metrics: metrics?.registry ?? new PromRegistry(), dataDir })
+    ? (await import('../upstream/pull-through.ts')).createPullThrough(pullThroughSettings, { storage, index, indexFile: indexFile(dataDir), logger, metrics: metrics?.registry ?? new PromRegistry(), dataDir })
     : undefined;
   const inner: UseCaseDecorators = pullThrough?.decorators ?? {};
   const outer = decorateUseCases?.(index);

@@ -88,6 +88,8 @@ export interface StartOptions {
    * does, the others wait for it or check what a request touches on demand).
    */
   storagePass?: boolean;
+  /** A pool's workers but the first: they wait for the first to build a brand-new index. */
+  waitForIndexBuilder?: boolean;
   /** Automated builds (Pier-only `builds` section); absent: disabled. */
   builds?: BuildSettings;
   /** The web UI (Pier-only `web` section; `pier serve` enables it by default): served at `path`; `root` overrides where its files are. Absent: no UI. */

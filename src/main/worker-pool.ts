@@ -5,8 +5,8 @@
  * piece of state a request needs lives in storage or the index (uploads, locks, GC marks), never in one
  * process's memory.
  *
- * - Start: all workers at once when the data directory has an index; otherwise slot 0 first and the others
- *   once it listens, so a brand-new index is built from storage by one process.
+ * - Start: slot 0 is forked before the supervisor has even read its configuration (early-worker.ts), the
+ *   others once it listens; a brand-new index is built from storage by slot 0 alone.
  * - Slot 0 also runs the scheduled maintenance jobs (GC, retention, upload purging): exactly one process
  *   does, and its replacement takes the job over.
  * - A worker that dies is replaced in the same slot (at once when it had lived a while; with a growing
@@ -20,30 +20,24 @@
  * Connections are handed to workers round-robin by this process (node's default scheduling on Linux),
  * which spreads long-lived keep-alive connections evenly, unlike leaving it to the kernel.
  */
-import cluster, { type Worker } from 'node:cluster';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import cluster, { type Address, type Worker } from 'node:cluster';
 import type { Logger } from '../observability/logger.ts';
 import { serveAggregatedMetrics } from '../observability/cluster-metrics.ts';
+import { WORKER_SLOT_ENV, workerEnv } from './pool-env.ts';
+import type { EarlyWorker } from './early-worker.ts';
 
-export const WORKER_SLOT_ENV = 'PIER_WORKER_SLOT';
-/** When the pool's supervisor started (ms since the epoch): the start-up gate's reference (index/storage-gate.ts). */
-export const POOL_STARTED_ENV = 'PIER_POOL_STARTED_AT';
-
-/** When this server started: the pool's supervisor for a worker, else this process. */
-export function serverStartedAt(): number {
-  const value = cluster.isWorker ? Number(process.env[POOL_STARTED_ENV]) : NaN;
-  return Number.isFinite(value) ? value : Math.floor(performance.timeOrigin);
-}
+export { WORKER_SLOT_ENV, POOL_STARTED_ENV, serverStartedAt } from './pool-env.ts';
 
 export interface PoolOptions {
   workers: number;
-  /** The data directory: when it has no index yet, one worker builds it before the others start. */
+  /** The data directory (its index is opened by the workers). */
   dataDir: string;
   logger: Logger;
   /** How long workers may drain on shutdown; the supervisor waits this long plus a margin, then kills. */
   drainTimeoutMs: number;
   shutdownDelayMs: number;
+  /** Slot 0, already forked (early-worker.ts). */
+  first?: EarlyWorker;
   /** Called once every worker has started listening for the first time. */
   onReady?: (pids: number[], port: number) => void;
 }
@@ -70,19 +64,22 @@ export function runWorkerPool(options: PoolOptions): Promise<number> {
       if (stopping && slots.size === 0) resolve(0);
     };
 
-    const start = (slot: number) => {
-      const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot), [POOL_STARTED_ENV]: String(serverStartedAt()) });
+    const start = (slot: number, early?: EarlyWorker) => {
+      const worker = early?.worker ?? cluster.fork(workerEnv(slot));
       slots.set(slot, worker);
-      startedAt.set(slot, Date.now());
-      worker.once('listening', (address) => {
+      startedAt.set(slot, early?.forkedAt ?? Date.now());
+      // An early worker may have listened, or exited, before it was handed over.
+      const onListening = (address: Address) => {
         listening.add(worker);
         if (!up && slot === 0 && slots.size < size) for (let s = 1; s < size; s++) start(s);
         if (!up && slots.size === size && [...slots.values()].every((w) => listening.has(w))) {
           up = true;
           options.onReady?.([...slots.values()].map((w) => w.process.pid!), address.port);
         }
-      });
-      worker.once('exit', (code, signal) => {
+      };
+      if (early?.listening) queueMicrotask(() => onListening(early.listening!));
+      else worker.once('listening', onListening);
+      const onExit = (code: number | null, signal: string | null) => {
         listening.delete(worker);
         if (slots.get(slot) === worker) slots.delete(slot);
         if (stopping) {
@@ -105,7 +102,9 @@ export function runWorkerPool(options: PoolOptions): Promise<number> {
         setTimeout(() => {
           if (!stopping) start(slot);
         }, pauseMs).unref();
-      });
+      };
+      if (early?.exited) queueMicrotask(() => onExit(early.exited!.code, early.exited!.signal));
+      else worker.once('exit', onExit);
     };
 
     const shutdown = (signal: NodeJS.Signals) => {
@@ -127,8 +126,9 @@ export function runWorkerPool(options: PoolOptions): Promise<number> {
     process.on('SIGHUP', () => {
       for (const worker of slots.values()) worker.process.kill('SIGHUP');
     });
-    start(0);
-    // With an index in place, all start at once; a brand-new one is built by slot 0 alone first.
-    if (existsSync(join(options.dataDir, 'pier', 'index.db'))) for (let s = 1; s < size; s++) start(s);
+    // Slot 0 first, the others once it listens: the first 200 comes sooner when slot 0 has the cores to
+    // itself (the others would compete with it for CPU at start), and a brand-new index is built by slot 0
+    // alone (a worker that finds it unbuilt waits for it anyway, open-index.ts).
+    start(0, options.first);
   });
 }
