@@ -77,7 +77,7 @@ const { Script } = require('node:vm');
 
 // PIER_STARTUP_TRACE=1: start-up stages on stderr (src/observability/startup-trace.ts).
 const trace = process.env.PIER_STARTUP_TRACE === '1'
-  ? (stage) => process.stderr.write(\`pier-startup \${process.pid} \${process.env.PIER_WORKER_SLOT ?? '-'} \${performance.now().toFixed(1)} \${stage}\\n\`)
+  ? (stage) => process.stderr.write(\`pier-startup \${process.pid} \${process.env.PIER_WORKER_SLOT ?? '-'} \${performance.now().toFixed(1)} @\${((performance.timeOrigin + performance.now()) % 1e6).toFixed(1)} \${stage}\\n\`)
   : () => undefined;
 trace('launcher');
 if (process.argv[2] === 'serve') require('../early-worker.cjs').forkFirstWorkerEarly(process.argv.slice(3), process.env);

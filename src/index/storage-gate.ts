@@ -113,7 +113,15 @@ export class StorageGate {
   }
 
   private async waitForPass(): Promise<void> {
-    while (!this.stopped && !(await this.passRecorded())) await new Promise((resolve) => setTimeout(resolve, PASS_POLL_MS));
+    while (!this.stopped) {
+      try {
+        if (await this.passRecorded()) return;
+      } catch (error) {
+        if (this.stopped) return; // the index closed under it
+        this.logger?.warn({ err: (error as Error).message }, 'could not read whether the index was reconciled with storage');
+      }
+      await new Promise((resolve) => setTimeout(resolve, PASS_POLL_MS));
+    }
   }
 
   private opened(): void {

@@ -12,6 +12,7 @@ import type { StorageDriver } from '../storage/contract.ts';
 import { defaultSqliteFile, openIndexBackend, type IndexBackend, type IndexSettings } from './open-index.ts';
 import { rebuildIndex } from '../index/rebuild.ts';
 import { gatedByStorageCheck, StorageGate } from '../index/storage-gate.ts';
+import { reconcileIndex } from '../index/reconcile.ts';
 import { adoptingFromStorage } from '../index/adopt-from-storage.ts';
 import { Registry, type BlobUseCases, type ManifestUseCases, type UseCaseDecorators } from '../registry/registry.ts';
 import { DEFAULT_REGISTRY_OPTIONS, type RegistryOptions } from '../registry/context.ts';
@@ -51,6 +52,11 @@ export interface OpenOptions {
   startedAt?: number;
   /** A pool's workers but the first: a brand-new index is built by the first, the others wait for it. */
   waitForIndexBuilder?: boolean;
+  /**
+   * 'before' (default; the CLI's commands, e.g. `pier gc`): reconcile the whole index with storage before
+   * returning. 'gate' (a server): return at once; requests wait at the gate, and the caller runs the pass.
+   */
+  reconcile?: 'before' | 'gate';
 }
 
 export interface OpenRegistry {
@@ -70,7 +76,7 @@ export interface OpenRegistry {
 
 export const indexFile = defaultSqliteFile;
 
-export async function openRegistry({ startedAt, waitForIndexBuilder, dataDir, storage: selection, redirect, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
+export async function openRegistry({ startedAt, waitForIndexBuilder, reconcile = 'before', dataDir, storage: selection, redirect, logger, metrics, registry: options, pullThrough: pullThroughSettings, index: indexSettings, decorateIndex, decorateUseCases }: OpenOptions): Promise<OpenRegistry> {
   mkdirSync(join(dataDir, 'pier'), { recursive: true });
   const opened = await openStorageDriver(selection ?? { driver: 'filesystem', rootDirectory: dataDir });
   const rawDriver = opened.driver;
@@ -102,6 +108,11 @@ export async function openRegistry({ startedAt, waitForIndexBuilder, dataDir, st
     // Storage may have been written by another registry (registry:2) since the index last read it: the gate
     // holds requests back until what they touch was checked. A brand-new index has just read everything.
     if (built) await gate.markChecked(buildStarted);
+    else if (reconcile === 'before') {
+      const checkStarted = Date.now();
+      await reconcileIndex(storage, index, logger);
+      await gate.markChecked(checkStarted);
+    }
     markStartup(built ? 'index built' : 'index opened');
   } catch (error) {
     await backend.close();

@@ -152,7 +152,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   // Events record what the registry's writes cause; the builds' observer (when on) sees tag pushes under them.
   const decorateIndex = (index: MetadataIndex): MetadataIndex => events.decorateIndex(buildsPrep ? buildsPrep.decorateIndex(index) : index);
   markStartup('metrics and events wired');
-  const opened = await openRegistry({ ...options, metrics, decorateIndex, decorateUseCases: events.decorateUseCases });
+  const opened = await openRegistry({ ...options, reconcile: 'gate', metrics, decorateIndex, decorateUseCases: events.decorateUseCases });
   markStartup('registry open');
   const { dispatcher, publisher } = events.start(opened.index, opened.eventLog);
   const wake = (): void => {
@@ -228,6 +228,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     };
     markStartup('routes built');
     listener = options.tls ? (await import('./tls-listener.ts')).tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
+    markStartup("listener made");
     await new Promise<void>((resolve, reject) => {
       listener.server.once('error', reject);
       listener.server.listen(options.listen.port, options.listen.host, () => {
@@ -243,6 +244,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await opened.close();
     throw error;
   }
+  markStartup('listen callback');
   if (options.tls) readTlsFiles = (await import('./tls-listener.ts')).readTlsFiles;
   const { server } = listener;
   if (options.storagePass !== false) {
@@ -252,16 +254,24 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     if (delayMs > 0) setTimeout(() => void opened.gate.runPass(), delayMs).unref();
     else void opened.gate.runPass();
   }
-  const maintenance = options.maintenance
-    ? startMaintenance(opened.storage, opened.index, options.logger, metrics, {
-        ...options.maintenance,
+  // GC and retention judge what is tagged by the index: they start once it was reconciled with storage.
+  let maintenance: ReturnType<typeof startMaintenance> | undefined;
+  let closeBegun = false;
+  const maintenanceOptions = options.maintenance;
+  if (maintenanceOptions) {
+    void opened.gate.whole().then(() => {
+      if (closeBegun) return;
+      maintenance = startMaintenance(opened.storage, opened.index, options.logger, metrics, {
+        ...maintenanceOptions,
         gcRuns: webServices.gcRuns,
         ...(opened.indexBackend.jobLease ? { lease: opened.indexBackend.jobLease } : {}),
-      })
-    : undefined;
+      });
+    });
+  }
   const port = (server.address() as AddressInfo).port;
   const listenHost = options.listen.host && options.listen.host !== '0.0.0.0' && options.listen.host !== '::' ? options.listen.host : 'localhost';
   await builds?.start(`${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`);
+  markStartup('builds started');
   health.state = 'ready';
   metrics.serving.set(1);
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
@@ -284,6 +294,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     },
     close() {
       closing ??= (async () => {
+        closeBegun = true;
+        opened.gate.stop();
         health.state = 'draining';
         if (options.shutdownDelayMs) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -24,6 +24,7 @@ import cluster, { type Address, type Worker } from 'node:cluster';
 import type { Logger } from '../observability/logger.ts';
 import { serveAggregatedMetrics } from '../observability/cluster-metrics.ts';
 import { WORKER_SLOT_ENV, workerEnv } from './pool-env.ts';
+import { markStartup } from '../observability/startup-trace.ts';
 import type { EarlyWorker } from './early-worker.ts';
 
 export { WORKER_SLOT_ENV, POOL_STARTED_ENV, serverStartedAt } from './pool-env.ts';
@@ -70,6 +71,7 @@ export function runWorkerPool(options: PoolOptions): Promise<number> {
       startedAt.set(slot, early?.forkedAt ?? Date.now());
       // An early worker may have listened, or exited, before it was handed over.
       const onListening = (address: Address) => {
+        markStartup(`worker ${slot} listening`);
         listening.add(worker);
         if (!up && slot === 0 && slots.size < size) for (let s = 1; s < size; s++) start(s);
         if (!up && slots.size === size && [...slots.values()].every((w) => listening.has(w))) {
@@ -126,6 +128,7 @@ export function runWorkerPool(options: PoolOptions): Promise<number> {
     process.on('SIGHUP', () => {
       for (const worker of slots.values()) worker.process.kill('SIGHUP');
     });
+    markStartup('pool started');
     // Slot 0 first, the others once it listens: the first 200 comes sooner when slot 0 has the cores to
     // itself (the others would compete with it for CPU at start), and a brand-new index is built by slot 0
     // alone (a worker that finds it unbuilt waits for it anyway, open-index.ts).

@@ -7,5 +7,5 @@ const enabled = process.env.PIER_STARTUP_TRACE === '1';
 
 export function markStartup(stage: string): void {
   if (!enabled) return;
-  process.stderr.write(`pier-startup ${process.pid} ${process.env.PIER_WORKER_SLOT ?? '-'} ${performance.now().toFixed(1)} ${stage}\n`);
+  process.stderr.write(`pier-startup ${process.pid} ${process.env.PIER_WORKER_SLOT ?? '-'} ${performance.now().toFixed(1)} @${((performance.timeOrigin + performance.now()) % 1e6).toFixed(1)} ${stage}\n`);
 }

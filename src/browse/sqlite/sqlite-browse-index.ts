@@ -272,9 +272,12 @@ function prepare(db: Database.Database) {
        FROM days d ORDER BY d.day`,
     ),
     withoutFacts: db.prepare(
-      `SELECT r.name, t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id
-       WHERE NOT EXISTS (SELECT 1 FROM image_facts f WHERE f.digest = t.digest)
-       GROUP BY t.digest LIMIT ?`,
+      // Over manifests (tags_by_digest answers whether one is tagged), not over tags: a repository with
+      // 500,000 tags on a few manifests costs a few lookups, not a scan of every tag each round.
+      `SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+       WHERE NOT EXISTS (SELECT 1 FROM image_facts f WHERE f.digest = m.digest)
+         AND EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest)
+       GROUP BY m.digest LIMIT ?`,
     ),
   };
 }
