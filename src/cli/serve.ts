@@ -14,7 +14,7 @@ import { ConfigError, formatProblem, type ServeFlags } from '../config/load.ts';
 import { parseDefinition, type BuildDefinition } from '../builds/model/definition.ts';
 import { pullThroughSettings } from '../config/proxy-settings.ts';
 import { markStartup } from '../observability/startup-trace.ts';
-import { dismissEarlyWorker, takeEarlyWorker } from '../main/early-worker.ts';
+import { dismissEarlyWorker, EARLY_WORKER_ENV, takeEarlyWorker } from '../main/early-worker.ts';
 
 interface Flags extends ServeFlags {
   config?: string;
@@ -41,6 +41,7 @@ export function serveCommand(): Command {
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         await dismissEarlyWorker();
+        if (process.env[EARLY_WORKER_ENV] === '1') process.exit(2);
         process.stderr.write(`pier: invalid configuration${configFile ? ` (${configFile})` : ''}:\n${error.problems.map((p) => `  ${formatProblem(p)}\n`).join('')}`);
         process.exit(2);
       }
@@ -60,6 +61,7 @@ export function serveCommand(): Command {
         });
       } catch (error) {
         await dismissEarlyWorker();
+        if (process.env[EARLY_WORKER_ENV] === '1') process.exit(2);
         process.stderr.write(`pier: invalid configuration${configFile ? ` (${configFile})` : ''}:\n  ${(error as Error).message}\n`);
         process.exit(2);
       }

@@ -26,6 +26,9 @@ export interface EarlyWorker {
   exited?: { code: number | null; signal: string | null };
 }
 
+/** Set in the early worker: a configuration error is its supervisor's to report (it reads the same one). */
+export const EARLY_WORKER_ENV = 'PIER_EARLY_WORKER';
+
 const STATE = Symbol.for('pier.earlyWorker');
 const shared = globalThis as unknown as { [STATE]?: { early?: EarlyWorker; decided?: boolean } };
 const state = (shared[STATE] ??= {});
@@ -38,7 +41,7 @@ export function forkFirstWorkerEarly(args: string[], env: NodeJS.ProcessEnv): vo
   if (!cluster.isPrimary || state.decided) return;
   state.decided = true;
   if (!poolExpected(args, env)) return;
-  const worker = cluster.fork(workerEnv(0));
+  const worker = cluster.fork({ ...workerEnv(0), [EARLY_WORKER_ENV]: '1' });
   const early: EarlyWorker = { worker, forkedAt: Date.now() };
   worker.once('listening', (address) => (early.listening = address));
   worker.once('exit', (code, signal) => (early.exited = { code, signal }));
