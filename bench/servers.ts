@@ -115,15 +115,23 @@ function referenceConfig(dataDir: string, port: number, cache: boolean): string 
 
 /** pier_serving_processes from /metrics (summed over a worker pool); 0 when it cannot be read. */
 function servingProcesses(url: string): Promise<number> {
-  return new Promise((resolveCount) => {
+  return metricValue(url, 'pier_serving_processes').then((value) => value ?? 0);
+}
+
+/** A gauge of Pier's /metrics; undefined when absent (an older Pier) or unreadable. */
+function metricValue(url: string, name: string): Promise<number | undefined> {
+  return new Promise((resolveValue) => {
     const req = http.get(`${url}/metrics`, { agent: false, timeout: 5000 }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
-      res.once('end', () => resolveCount(Number(/^pier_serving_processes (\d+)/m.exec(text)?.[1] ?? 0)));
-      res.once('error', () => resolveCount(0));
+      res.once('end', () => {
+        const found = new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1];
+        resolveValue(found === undefined ? undefined : Number(found));
+      });
+      res.once('error', () => resolveValue(undefined));
     });
-    req.once('error', () => resolveCount(0));
+    req.once('error', () => resolveValue(undefined));
     req.once('timeout', () => req.destroy());
   });
 }
@@ -230,6 +238,18 @@ async function launchOnce(kind: ServerKind, dataDir: string, port: number, optio
         throw new Error(`pier did not bring up ${options.pierWorkers} workers within 30 s:\n${output}`);
       }
       await sleep(20);
+    }
+  }
+  // Nor before Pier's start-up reconciliation with storage is done (it runs after listening, and a request for a
+  // repository it has not checked yet waits for that check): workloads measure the steady state. An older Pier
+  // without the gauge reconciled before listening.
+  if (kind === 'pier') {
+    for (let value = await metricValue(url, 'pier_index_reconciled'); value !== undefined && value < 1; value = await metricValue(url, 'pier_index_reconciled')) {
+      if (!alive() || performance.now() > started + 300_000) {
+        await stopChild(child);
+        throw new Error(`pier did not finish reconciling its index with storage within 300 s:\n${output}`);
+      }
+      await sleep(50);
     }
   }
   return {

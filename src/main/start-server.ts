@@ -251,8 +251,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     // PIER_STORAGE_PASS_DELAY_MS (diagnosis and tests): holds the pass back, so that what requests see
     // before it is the gate's own doing.
     const delayMs = Number(process.env.PIER_STORAGE_PASS_DELAY_MS ?? 0);
-    if (delayMs > 0) setTimeout(() => void opened.gate.runPass(), delayMs).unref();
-    else void opened.gate.runPass();
+    const runPass = (): void => {
+      void opened.gate.runPass().then(() => {
+        if (opened.gate.isOpen) metrics.indexReconciled.set(1);
+      });
+    };
+    if (delayMs > 0) setTimeout(runPass, delayMs).unref();
+    else runPass();
   }
   // GC and retention judge what is tagged by the index: they start once it was reconciled with storage.
   let maintenance: ReturnType<typeof startMaintenance> | undefined;

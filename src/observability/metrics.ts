@@ -63,6 +63,12 @@ export class Metrics {
     help: 'Processes serving requests (the number of workers answering in a worker pool)',
     registers: [this.registry],
   });
+  /** 1 in the process that ran it once the start-up reconciliation with storage is done (index/storage-gate.ts). */
+  readonly indexReconciled = new Gauge({
+    name: 'pier_index_reconciled',
+    help: 'Whether the start-up reconciliation of the index with storage is done (requests no longer wait for it)',
+    registers: [this.registry],
+  });
   readonly gcRuns = new Counter({
     name: 'pier_gc_runs_total',
     help: 'Garbage collection runs',
