@@ -17,7 +17,7 @@ import { requireTools } from '../support/tools.ts';
 import { asBody, buildImage, DOCKER_MANIFEST, locationOf, withDigest, digestOf, type BuiltImage } from '../support/http-fixtures.ts';
 
 const ACCEPT = `${DOCKER_MANIFEST}, application/vnd.oci.image.manifest.v1+json`;
-const PASS_DELAY_MS = 4_000;
+const PASS_DELAY_MS = 3_500;
 
 async function pushBlob(base: string, repo: string, data: Buffer): Promise<void> {
   const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
@@ -66,7 +66,7 @@ describe('start-up gate: what the reference wrote while Pier was down is served 
   const b = img();
   const c = img();
 
-  it('a tag the reference moved (rewritten in place) and a repository it added, before the background pass', async () => {
+  it('a tag the reference moved (rewritten in place), moved back, and repositories it added, before the background pass; pool and single process', async () => {
     pier = await startPierProcess(dataDir, ['--workers', '2']);
     await push(pier.url, 'app', 'v1', a);
     await push(pier.url, 'app', 'v2', b);
@@ -104,5 +104,23 @@ describe('start-up gate: what the reference wrote while Pier was down is served 
     assert.equal(catalog.status, 200);
     assert.deepEqual(JSON.parse(catalog.body).repositories, ['app', 'fresh']);
     assert.ok(Date.now() - started >= PASS_DELAY_MS - 500, 'the catalog answered once the pass was done');
+    assert.equal(await pier.stop(), 0);
+    pier = undefined;
+    const pierStoppedAgain = Date.now();
+
+    // The reference moves app:v1 back to the manifest it pointed at before: only the link file's time and
+    // size change (no directory does). The single-process server (--workers 1) runs the pass itself.
+    reference = await startReferenceRegistry({ dataDir });
+    await push(reference.url, 'app', 'v1', a);
+    await push(reference.url, 'second', 'latest', a);
+    await reference.close();
+    reference = undefined;
+    await new Promise((r) => setTimeout(r, Math.max(0, 6_000 - (Date.now() - pierStoppedAgain))));
+    pier = await startPierProcess(dataDir, ['--workers', '1'], { env: { ...process.env, PIER_STORAGE_PASS_DELAY_MS: String(PASS_DELAY_MS) } });
+    const restarted = Date.now();
+    const head = await get(`${pier.url}/v2/app/manifests/v1`, 'HEAD');
+    assert.equal(head.digest, a.digest, 'app:v1 is back where the reference moved it');
+    assert.ok(Date.now() - restarted < PASS_DELAY_MS, 'before the background pass began');
+    assert.deepEqual(JSON.parse((await get(`${pier.url}/v2/_catalog`)).body).repositories, ['app', 'fresh', 'second']);
   });
 });
