@@ -228,7 +228,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     };
     markStartup('routes built');
     listener = options.tls ? (await import('./tls-listener.ts')).tlsListener(options.tls, httpOptions) : plainListener(httpOptions);
-    markStartup("listener made");
+    markStartup('listener made');
     await new Promise<void>((resolve, reject) => {
       listener.server.once('error', reject);
       listener.server.listen(options.listen.port, options.listen.host, () => {
