@@ -217,7 +217,12 @@ export class DriverRegistryStorage implements RegistryStorage {
     const tags = await this.driver.list(tagsDir);
     const tagStats = await this.statMany(tags.map((tag) => `${tagsDir}/${tag}/current/link`));
     hash.update(`T ${stamp(directoryStats[0])}\n`);
-    tags.forEach((tag, i) => hash.update(`t ${tag} ${stamp(tagStats[i])}\n`));
+    // One update per thousand lines rather than one per tag (repositories of hundreds of thousands of tags).
+    for (let start = 0; start < tags.length; start += 1000) {
+      let lines = '';
+      for (let i = start; i < Math.min(start + 1000, tags.length); i++) lines += `t ${tags[i]} ${stamp(tagStats[i])}\n`;
+      hash.update(lines);
+    }
     for (const [a, algorithm] of algorithms.entries()) {
       const revisionsDir = directories[1 + 2 * a]!;
       const revisions = await this.driver.list(revisionsDir);
