@@ -69,6 +69,8 @@ export interface OpenRegistry {
   indexBackend: IndexBackend;
   /** The start-up gate: the caller runs `gate.runPass()` (in one process of a pool) once it listens. */
   gate: StorageGate;
+  /** The index as requests may read it: behind the gate (the registry's use cases read it so too). */
+  servedIndex: MetadataIndex;
   /** Cheap checks that storage and index answer, for readiness. */
   probes: Record<string, () => Promise<void>>;
   close(): Promise<void>;
@@ -130,7 +132,8 @@ export async function openRegistry({ startedAt, waitForIndexBuilder, reconcile =
     ...(outer?.manifests ? { manifests: (m) => outer.manifests!(inner.manifests ? inner.manifests(m) : m) } : {}),
     ...(outer?.blobs ? { blobs: (b) => outer.blobs!(inner.blobs ? inner.blobs(b) : b) } : {}),
   };
-  const adopting = adoptingFromStorage(gatedByStorageCheck(index, gate), storage, logger);
+  const servedIndex = gatedByStorageCheck(index, gate);
+  const adopting = adoptingFromStorage(servedIndex, storage, logger);
   const registry = new Registry(
     {
       storage,
@@ -151,6 +154,7 @@ export async function openRegistry({ startedAt, waitForIndexBuilder, reconcile =
     eventLog: backend.eventLog,
     indexBackend: backend,
     gate,
+    servedIndex,
     probes,
     close: async () => {
       gate.stop();

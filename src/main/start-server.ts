@@ -200,7 +200,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       admin: createAdminApi({
         logger: options.logger,
         apiTokens,
-        index: opened.index,
+        index: opened.servedIndex,
         quotas: options.registry?.quotas ?? [],
         ...(accessControl ? { access: accessControl } : {}),
         registry: opened.registry,
