@@ -36,11 +36,13 @@ export interface RegistryStorage {
   removeTag(repository: string, tag: string): Promise<void>;
 
   createUpload(repository: string, id: string, startedAt: Date): Promise<void>;
+  /** Whether the session exists (cheaper than uploadStatus: no size, no start time). */
+  hasUpload(repository: string, id: string): Promise<boolean>;
   /** undefined when the session does not exist. */
   uploadStatus(repository: string, id: string): Promise<{ size: number; startedAt: Date } | undefined>;
   appendToUpload(repository: string, id: string): Promise<UploadAppender>;
   readUpload(repository: string, id: string): Promise<Readable | undefined>;
-  /** Moves the verified upload to its content address (kept if already there) and removes the session. */
+  /** Moves the verified upload to its content address (the caller checked it is not there yet) and removes the session. */
   commitUpload(repository: string, id: string, digest: Digest): Promise<void>;
   deleteUpload(repository: string, id: string): Promise<void>;
 

@@ -36,6 +36,11 @@ export interface AppendWriter {
   abort(): Promise<void>;
 }
 
+export interface PutOptions {
+  durable?: boolean;
+  readerValidates?: boolean;
+}
+
 export interface StorageDriver {
   readonly name: string;
   stat(path: string): Promise<FileInfo | undefined>;
@@ -43,8 +48,11 @@ export interface StorageDriver {
   /**
    * Writes a whole file atomically. `durable: false` allows skipping the flush to stable storage (for
    * bookkeeping that a power failure may lose without harm, e.g. an upload's start time).
+   * `readerValidates: true` (link files, whose content a reader checks against the path) lets a driver
+   * make a file that did not exist before durable with fewer flushes, at the price that a power failure
+   * BEFORE the call resolves may leave it empty; a file that existed keeps its old or new content.
    */
-  putContent(path: string, data: Uint8Array, options?: { durable?: boolean }): Promise<void>;
+  putContent(path: string, data: Uint8Array, options?: PutOptions): Promise<void>;
   /** Streams `[start, end]` (inclusive) or the whole file; undefined when the path does not exist. */
   reader(path: string, range?: { start: number; end: number }): Promise<Readable | undefined>;
   appendWriter(path: string): Promise<AppendWriter>;

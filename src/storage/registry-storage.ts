@@ -62,9 +62,10 @@ export class DriverRegistryStorage implements RegistryStorage {
     return this.driver.delete(layout.revisionDirectory(repository, digest));
   }
 
+  /** The tag's index link first, its current link last: a tag never points where its history does not. */
   async writeTag(repository: string, tag: string, digest: Digest): Promise<void> {
     await this.writeLink(layout.tagIndexLinkPath(repository, tag, digest), digest);
-    await this.driver.putContent(layout.tagCurrentLinkPath(repository, tag), Buffer.from(digest.value));
+    await this.writeLink(layout.tagCurrentLinkPath(repository, tag), digest);
   }
 
   removeTag(repository: string, tag: string): Promise<void> {
@@ -74,6 +75,11 @@ export class DriverRegistryStorage implements RegistryStorage {
   createUpload(repository: string, id: string, startedAt: Date): Promise<void> {
     // Bookkeeping only: a session lost to a power failure is simply started again by the client.
     return this.driver.putContent(layout.uploadStartedAtPath(repository, id), Buffer.from(startedAt.toISOString()), { durable: false });
+  }
+
+  async hasUpload(repository: string, id: string): Promise<boolean> {
+    const started = await this.driver.stat(layout.uploadStartedAtPath(repository, id));
+    return started !== undefined && !started.isDirectory;
   }
 
   async uploadStatus(repository: string, id: string): Promise<{ size: number; startedAt: Date } | undefined> {
@@ -94,10 +100,12 @@ export class DriverRegistryStorage implements RegistryStorage {
 
   async commitUpload(repository: string, id: string, digest: Digest): Promise<void> {
     const source = layout.uploadDataPath(repository, id);
-    if (!(await this.driver.stat(layout.blobDataPath(digest)))) {
-      const data = await this.driver.stat(source);
-      if (data) await this.driver.move(source, layout.blobDataPath(digest));
-      else await this.driver.putContent(layout.blobDataPath(digest), Buffer.alloc(0)); // an empty upload never wrote a file
+    try {
+      // The caller found no blob there; one that appeared since holds the same bytes, so replacing it is harmless.
+      await this.driver.move(source, layout.blobDataPath(digest));
+    } catch (error) {
+      if (await this.driver.stat(source)) throw error;
+      await this.driver.putContent(layout.blobDataPath(digest), Buffer.alloc(0)); // an empty upload never wrote a file
     }
     await this.driver.delete(layout.uploadDirectory(repository, id));
   }
@@ -254,8 +262,9 @@ export class DriverRegistryStorage implements RegistryStorage {
     return content ? safeDigest(content.toString('utf8').trim()) : undefined;
   }
 
+  /** Readers check a link's digest (readLink), so a driver may flush a new one more cheaply (contract.ts). */
   private writeLink(path: string, digest: Digest): Promise<void> {
-    return this.driver.putContent(path, Buffer.from(digest.value));
+    return this.driver.putContent(path, Buffer.from(digest.value), { readerValidates: true });
   }
 }
 
