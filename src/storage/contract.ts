@@ -63,6 +63,18 @@ export interface StorageDriver {
   /** Deletes a file or everything under a prefix; no error when nothing is there. */
   delete(path: string): Promise<void>;
   /**
+   * Optional, where making and removing directories is dear (the filesystem): keeps the directory `path`,
+   * if it holds only the file `keep`, for `reviveDirectory` instead of deleting it. False when it did
+   * not (the caller deletes it as usual).
+   */
+  retireDirectory?(path: string, keep: string): Promise<boolean>;
+  /**
+   * Optional: creates the directory `path` (which must not exist) holding only the file `name` with
+   * `content`, from a retired directory; it appears whole. False when none was left (nothing done).
+   * Not durable: for bookkeeping like an upload's start time.
+   */
+  reviveDirectory?(path: string, name: string, content: Uint8Array): Promise<boolean>;
+  /**
    * Optional: stat for many paths at once, in order (as stat). For a backend where one call per path is
    * the main cost (the filesystem: a thread-pool round trip each), it makes the start-up check cheap.
    */

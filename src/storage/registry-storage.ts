@@ -17,6 +17,9 @@ export interface DriverStorageOptions {
   presign?: (path: string, method: 'GET' | 'HEAD') => Promise<string>;
 }
 
+/** The one file an upload session directory holds besides its data (layout.uploadStartedAtPath). */
+const STARTED_AT = 'startedat';
+
 export class DriverRegistryStorage implements RegistryStorage {
   constructor(
     readonly driver: StorageDriver,
@@ -72,9 +75,11 @@ export class DriverRegistryStorage implements RegistryStorage {
     return this.driver.delete(layout.tagPath(repository, tag));
   }
 
-  createUpload(repository: string, id: string, startedAt: Date): Promise<void> {
+  async createUpload(repository: string, id: string, startedAt: Date): Promise<void> {
     // Bookkeeping only: a session lost to a power failure is simply started again by the client.
-    return this.driver.putContent(layout.uploadStartedAtPath(repository, id), Buffer.from(startedAt.toISOString()), { durable: false });
+    const started = Buffer.from(startedAt.toISOString());
+    if (await this.driver.reviveDirectory?.(layout.uploadDirectory(repository, id), STARTED_AT, started)) return;
+    await this.driver.putContent(layout.uploadStartedAtPath(repository, id), started, { durable: false });
   }
 
   async hasUpload(repository: string, id: string): Promise<boolean> {
@@ -107,7 +112,9 @@ export class DriverRegistryStorage implements RegistryStorage {
       if (await this.driver.stat(source)) throw error;
       await this.driver.putContent(layout.blobDataPath(digest), Buffer.alloc(0)); // an empty upload never wrote a file
     }
-    await this.driver.delete(layout.uploadDirectory(repository, id));
+    // What is left is the session's start time: a driver may keep the directory for the next session.
+    const session = layout.uploadDirectory(repository, id);
+    if (!(await this.driver.retireDirectory?.(session, STARTED_AT))) await this.driver.delete(session);
   }
 
   deleteUpload(repository: string, id: string): Promise<void> {

@@ -16,6 +16,7 @@
  *   before (a tag moved) always takes the two-flush path, so it never loses its acknowledged content.
  * - Pier has always relied on that file-system behaviour for the directories above a new file (it never
  *   fsynced them one by one); the same behaviour now saves a flush per new link.
+ * - Upload session directories are reused rather than deleted and made again (spare-directories.ts).
  * - Directories are made only when missing (one mkdir of the leaf; the parents only when that says
  *   ENOENT), appends open the file before thinking about directories, and deletes try unlink/rmdir
  *   before walking a tree: the common case costs one system call, not a stat and a walk.
@@ -26,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { checkPath, StoragePathError, type AppendWriter, type FileInfo, type LocalFile, type PutOptions, type StorageDriver } from '../contract.ts';
 import { rethrowIfFull } from './storage-full.ts';
+import { SpareDirectories } from './spare-directories.ts';
 
 const READ_CHUNK = 1024 * 1024;
 const WRITE_BATCH = 1024 * 1024;
@@ -34,8 +36,19 @@ export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly root: string;
 
+  private readonly spares: SpareDirectories;
+
   constructor(root: string) {
     this.root = resolve(root);
+    this.spares = new SpareDirectories(join(this.root, 'pier', 'spare'), ensureDirectory);
+  }
+
+  retireDirectory(path: string, keep: string): Promise<boolean> {
+    return this.spares.retire(this.full(path), keep);
+  }
+
+  reviveDirectory(path: string, name: string, content: Uint8Array): Promise<boolean> {
+    return this.spares.revive(this.full(path), name, content);
   }
 
   private full(path: string): string {
