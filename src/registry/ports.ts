@@ -38,6 +38,8 @@ export interface RegistryStorage {
   createUpload(repository: string, id: string, startedAt: Date): Promise<void>;
   /** Whether the session exists (cheaper than uploadStatus: no size, no start time). */
   hasUpload(repository: string, id: string): Promise<boolean>;
+  /** Bytes in the session's data so far (0 when none were written). */
+  uploadDataSize(repository: string, id: string): Promise<number>;
   /** undefined when the session does not exist. */
   uploadStatus(repository: string, id: string): Promise<{ size: number; startedAt: Date } | undefined>;
   appendToUpload(repository: string, id: string): Promise<UploadAppender>;

@@ -87,6 +87,10 @@ export class DriverRegistryStorage implements RegistryStorage {
     return started !== undefined && !started.isDirectory;
   }
 
+  async uploadDataSize(repository: string, id: string): Promise<number> {
+    return (await this.driver.stat(layout.uploadDataPath(repository, id)))?.size ?? 0;
+  }
+
   async uploadStatus(repository: string, id: string): Promise<{ size: number; startedAt: Date } | undefined> {
     const started = await this.driver.getContent(layout.uploadStartedAtPath(repository, id));
     if (!started) return undefined;

@@ -64,8 +64,10 @@ export class Uploads {
   /** Appends an optional last chunk, verifies the digest and makes the blob visible. Returns its size. */
   async complete(repository: string, id: string, digest: Digest, body?: ChunkBody): Promise<number> {
     return this.exclusive(repository, id, async () => {
-      // With a body, the append tells the size (this is the only writer now); without, storage does.
-      const size = body ? (await this.exists(repository, id), await this.appendUnlocked(repository, id, body)) : await this.size(repository, id);
+      if (body) await this.exists(repository, id).then(() => this.appendUnlocked(repository, id, body));
+      // What storage holds, not what this request wrote: if another writer slipped past the lock, the size
+      // disagrees with the cached hash, the bytes are hashed again and the digest check refuses them.
+      const size = body ? await this.ctx.storage.uploadDataSize(repository, id) : await this.size(repository, id);
       const actual = await this.digestOf(repository, id, digest, size);
       if (actual.value !== digest.value) {
         this.hashes.delete(id);
