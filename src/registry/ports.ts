@@ -33,6 +33,11 @@ export interface RegistryStorage {
   linkRevision(repository: string, digest: Digest): Promise<void>;
   unlinkRevision(repository: string, digest: Digest): Promise<void>;
   writeTag(repository: string, tag: string, digest: Digest): Promise<void>;
+  /**
+   * A pushed manifest's links: its revision and, with a tag, the tag's history at once (their flushes
+   * overlap), then the tag's current link last, so a tag never points at a revision that is not linked.
+   */
+  linkManifest(repository: string, digest: Digest, tag?: string): Promise<void>;
   removeTag(repository: string, tag: string): Promise<void>;
 
   createUpload(repository: string, id: string, startedAt: Date): Promise<void>;

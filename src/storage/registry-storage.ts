@@ -65,6 +65,14 @@ export class DriverRegistryStorage implements RegistryStorage {
     return this.driver.delete(layout.revisionDirectory(repository, digest));
   }
 
+  async linkManifest(repository: string, digest: Digest, tag?: string): Promise<void> {
+    await Promise.all([
+      this.linkRevision(repository, digest),
+      tag !== undefined ? this.writeLink(layout.tagIndexLinkPath(repository, tag, digest), digest) : undefined,
+    ]);
+    if (tag !== undefined) await this.writeLink(layout.tagCurrentLinkPath(repository, tag), digest);
+  }
+
   /** The tag's index link first, its current link last: a tag never points where its history does not. */
   async writeTag(repository: string, tag: string, digest: Digest): Promise<void> {
     await this.writeLink(layout.tagIndexLinkPath(repository, tag, digest), digest);
