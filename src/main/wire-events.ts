@@ -43,11 +43,11 @@ export function wireEvents(settings: EventsSettings, logger: Logger, port: numbe
     policy,
     decorateIndex(index) {
       if (!settings.enabled) return index;
-      return new EventRecordingIndex(index, { source, includeReferences: settings.includeReferences, onStored: () => dispatcher?.wake() });
+      return new EventRecordingIndex(index, { source, includeReferences: settings.includeReferences, onStored: () => dispatcher?.eventStored() });
     },
     decorateUseCases(index) {
       if (!settings.enabled || settings.pullSampleRate <= 0) return {};
-      pulls = new PullEventRecorder(index, { sampleRate: settings.pullSampleRate, source, logger, onStored: () => dispatcher?.wake() });
+      pulls = new PullEventRecorder(index, { sampleRate: settings.pullSampleRate, source, logger, onStored: () => dispatcher?.eventStored() });
       return pulls.decorators();
     },
     start(index, eventLog) {

@@ -33,14 +33,23 @@ export interface RegistryStorage {
   linkRevision(repository: string, digest: Digest): Promise<void>;
   unlinkRevision(repository: string, digest: Digest): Promise<void>;
   writeTag(repository: string, tag: string, digest: Digest): Promise<void>;
+  /**
+   * A pushed manifest's links: its revision and, with a tag, the tag's history at once (their flushes
+   * overlap), then the tag's current link last, so a tag never points at a revision that is not linked.
+   */
+  linkManifest(repository: string, digest: Digest, tag?: string): Promise<void>;
   removeTag(repository: string, tag: string): Promise<void>;
 
   createUpload(repository: string, id: string, startedAt: Date): Promise<void>;
+  /** Whether the session exists (cheaper than uploadStatus: no size, no start time). */
+  hasUpload(repository: string, id: string): Promise<boolean>;
+  /** Bytes in the session's data so far (0 when none were written). */
+  uploadDataSize(repository: string, id: string): Promise<number>;
   /** undefined when the session does not exist. */
   uploadStatus(repository: string, id: string): Promise<{ size: number; startedAt: Date } | undefined>;
   appendToUpload(repository: string, id: string): Promise<UploadAppender>;
   readUpload(repository: string, id: string): Promise<Readable | undefined>;
-  /** Moves the verified upload to its content address (kept if already there) and removes the session. */
+  /** Moves the verified upload to its content address (the caller checked it is not there yet) and removes the session. */
   commitUpload(repository: string, id: string, digest: Digest): Promise<void>;
   deleteUpload(repository: string, id: string): Promise<void>;
 

@@ -36,6 +36,11 @@ export interface AppendWriter {
   abort(): Promise<void>;
 }
 
+export interface PutOptions {
+  durable?: boolean;
+  readerValidates?: boolean;
+}
+
 export interface StorageDriver {
   readonly name: string;
   stat(path: string): Promise<FileInfo | undefined>;
@@ -43,8 +48,11 @@ export interface StorageDriver {
   /**
    * Writes a whole file atomically. `durable: false` allows skipping the flush to stable storage (for
    * bookkeeping that a power failure may lose without harm, e.g. an upload's start time).
+   * `readerValidates: true` (link files, whose content a reader checks against the path) lets a driver
+   * make a file that did not exist before durable with fewer flushes, at the price that a power failure
+   * BEFORE the call resolves may leave it empty; a file that existed keeps its old or new content.
    */
-  putContent(path: string, data: Uint8Array, options?: { durable?: boolean }): Promise<void>;
+  putContent(path: string, data: Uint8Array, options?: PutOptions): Promise<void>;
   /** Streams `[start, end]` (inclusive) or the whole file; undefined when the path does not exist. */
   reader(path: string, range?: { start: number; end: number }): Promise<Readable | undefined>;
   appendWriter(path: string): Promise<AppendWriter>;
@@ -54,6 +62,18 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>;
   /** Deletes a file or everything under a prefix; no error when nothing is there. */
   delete(path: string): Promise<void>;
+  /**
+   * Optional, where making and removing directories is dear (the filesystem): keeps the directory `path`,
+   * if it holds only the file `keep`, for `reviveDirectory` instead of deleting it. False when it did
+   * not (the caller deletes it as usual).
+   */
+  retireDirectory?(path: string, keep: string): Promise<boolean>;
+  /**
+   * Optional: creates the directory `path` (which must not exist) holding only the file `name` with
+   * `content`, from a retired directory; it appears whole. False when none was left (nothing done).
+   * Not durable: for bookkeeping like an upload's start time.
+   */
+  reviveDirectory?(path: string, name: string, content: Uint8Array): Promise<boolean>;
   /**
    * Optional: stat for many paths at once, in order (as stat). For a backend where one call per path is
    * the main cost (the filesystem: a thread-pool round trip each), it makes the start-up check cheap.

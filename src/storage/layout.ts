@@ -13,8 +13,9 @@
  *           ├── data                                             bytes received so far
  *           └── startedat                                        RFC 3339 start time
  *
- * Pier keeps its own files beside that tree, under pier/: the SQLite index (filesystem storage only) and
- * quarantine/<alg>/<hex>, where `pier scrub --repair` moves corrupt blobs.
+ * Pier keeps its own files beside that tree, under pier/: the SQLite index (filesystem storage only),
+ * quarantine/<alg>/<hex>, where `pier scrub --repair` moves corrupt blobs, and spare/, emptied upload
+ * session directories kept for the next session (storage/filesystem/spare-directories.ts).
  *
  * Repository names may contain `/`, so `<name>` spans several directories; a directory is a repository
  * when it holds `_manifests` or `_layers`. Names, tags, digests and upload ids are validated before they

@@ -17,6 +17,9 @@ export interface DriverStorageOptions {
   presign?: (path: string, method: 'GET' | 'HEAD') => Promise<string>;
 }
 
+/** The one file an upload session directory holds besides its data (layout.uploadStartedAtPath). */
+const STARTED_AT = 'startedat';
+
 export class DriverRegistryStorage implements RegistryStorage {
   constructor(
     readonly driver: StorageDriver,
@@ -62,18 +65,38 @@ export class DriverRegistryStorage implements RegistryStorage {
     return this.driver.delete(layout.revisionDirectory(repository, digest));
   }
 
+  async linkManifest(repository: string, digest: Digest, tag?: string): Promise<void> {
+    await Promise.all([
+      this.linkRevision(repository, digest),
+      tag !== undefined ? this.writeLink(layout.tagIndexLinkPath(repository, tag, digest), digest) : undefined,
+    ]);
+    if (tag !== undefined) await this.writeLink(layout.tagCurrentLinkPath(repository, tag), digest);
+  }
+
+  /** The tag's index link first, its current link last: a tag never points where its history does not. */
   async writeTag(repository: string, tag: string, digest: Digest): Promise<void> {
     await this.writeLink(layout.tagIndexLinkPath(repository, tag, digest), digest);
-    await this.driver.putContent(layout.tagCurrentLinkPath(repository, tag), Buffer.from(digest.value));
+    await this.writeLink(layout.tagCurrentLinkPath(repository, tag), digest);
   }
 
   removeTag(repository: string, tag: string): Promise<void> {
     return this.driver.delete(layout.tagPath(repository, tag));
   }
 
-  createUpload(repository: string, id: string, startedAt: Date): Promise<void> {
+  async createUpload(repository: string, id: string, startedAt: Date): Promise<void> {
     // Bookkeeping only: a session lost to a power failure is simply started again by the client.
-    return this.driver.putContent(layout.uploadStartedAtPath(repository, id), Buffer.from(startedAt.toISOString()), { durable: false });
+    const started = Buffer.from(startedAt.toISOString());
+    if (await this.driver.reviveDirectory?.(layout.uploadDirectory(repository, id), STARTED_AT, started)) return;
+    await this.driver.putContent(layout.uploadStartedAtPath(repository, id), started, { durable: false });
+  }
+
+  async hasUpload(repository: string, id: string): Promise<boolean> {
+    const started = await this.driver.stat(layout.uploadStartedAtPath(repository, id));
+    return started !== undefined && !started.isDirectory;
+  }
+
+  async uploadDataSize(repository: string, id: string): Promise<number> {
+    return (await this.driver.stat(layout.uploadDataPath(repository, id)))?.size ?? 0;
   }
 
   async uploadStatus(repository: string, id: string): Promise<{ size: number; startedAt: Date } | undefined> {
@@ -94,12 +117,16 @@ export class DriverRegistryStorage implements RegistryStorage {
 
   async commitUpload(repository: string, id: string, digest: Digest): Promise<void> {
     const source = layout.uploadDataPath(repository, id);
-    if (!(await this.driver.stat(layout.blobDataPath(digest)))) {
-      const data = await this.driver.stat(source);
-      if (data) await this.driver.move(source, layout.blobDataPath(digest));
-      else await this.driver.putContent(layout.blobDataPath(digest), Buffer.alloc(0)); // an empty upload never wrote a file
+    try {
+      // The caller found no blob there; one that appeared since holds the same bytes, so replacing it is harmless.
+      await this.driver.move(source, layout.blobDataPath(digest));
+    } catch (error) {
+      if (await this.driver.stat(source)) throw error;
+      await this.driver.putContent(layout.blobDataPath(digest), Buffer.alloc(0)); // an empty upload never wrote a file
     }
-    await this.driver.delete(layout.uploadDirectory(repository, id));
+    // What is left is the session's start time: a driver may keep the directory for the next session.
+    const session = layout.uploadDirectory(repository, id);
+    if (!(await this.driver.retireDirectory?.(session, STARTED_AT))) await this.driver.delete(session);
   }
 
   deleteUpload(repository: string, id: string): Promise<void> {
@@ -259,8 +286,9 @@ export class DriverRegistryStorage implements RegistryStorage {
     return content ? safeDigest(content.toString('utf8').trim()) : undefined;
   }
 
+  /** Readers check a link's digest (readLink), so a driver may flush a new one more cheaply (contract.ts). */
   private writeLink(path: string, digest: Digest): Promise<void> {
-    return this.driver.putContent(path, Buffer.from(digest.value));
+    return this.driver.putContent(path, Buffer.from(digest.value), { readerValidates: true });
   }
 }
 

@@ -44,6 +44,8 @@ export type AttemptObserver = (result: AttemptResult, sinceEventMs: number) => v
 const FAN_OUT_BATCH = 500;
 const PRUNE_EVERY_MS = 60_000;
 const WEBHOOKS_REFRESH_MS = 1_000;
+/** How often to look when nothing can be delivered: as often as the webhook list is refreshed anyway. */
+const IDLE_POLL_MS = WEBHOOKS_REFRESH_MS;
 
 export class Dispatcher {
   /** Identifies this process's leases. */
@@ -66,7 +68,17 @@ export class Dispatcher {
     this.wake();
   }
 
-  /** Look for work now (after an event was stored, a webhook created, a callback received). */
+  /**
+   * An event was stored. With somewhere to send it, look for work now; with no endpoint configured and no
+   * webhook known, there is nothing to deliver: the next poll fans the events out in one batch (which only
+   * moves the cursor) instead of a round per event, so a push does not pay for events nobody receives.
+   */
+  eventStored(): void {
+    if (this.options.configEndpoints.length === 0 && this.webhooks.at > 0 && this.webhooks.endpoints.length === 0) return;
+    this.wake();
+  }
+
+  /** Look for work now (after a webhook was created, a callback received, an attempt finished). */
   wake(): void {
     if (!this.running) return;
     if (this.ticking) {
@@ -84,9 +96,14 @@ export class Dispatcher {
           this.again = false;
           this.wake();
         } else {
-          this.timer = setTimeout(() => this.wake(), this.options.pollMs ?? 250);
+          this.timer = setTimeout(() => this.wake(), this.idle() ? IDLE_POLL_MS : (this.options.pollMs ?? 250));
         }
       });
+  }
+
+  /** Nothing can be delivered: no endpoint configured, no webhook known, no attempt running. */
+  private idle(): boolean {
+    return this.options.configEndpoints.length === 0 && this.webhooks.endpoints.length === 0 && this.inFlight.size === 0;
   }
 
   /** Stops looking for work and waits (up to `graceMs`) for attempts in flight. */

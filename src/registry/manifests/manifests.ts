@@ -1,7 +1,9 @@
 /**
  * Manifests: get, put and delete, by tag or by digest.
- * A put reads as a recipe: check size → parse → verify digest → check references → store bytes →
- * link revision and tag → one index transaction. The bytes stored are exactly the bytes received.
+ * A put reads as a recipe: check size → parse → verify digest → store bytes (flushed) → one index
+ * transaction that checks the references → link revision and tag (the tag's current link last). The bytes
+ * stored are exactly the bytes received; the request is answered only when all of it is durable
+ * (storage/filesystem/filesystem-driver.ts says with how few flushes).
  */
 import { RegistryError } from '../errors.ts';
 import { digestOf, parseDigest, type Digest } from '../model/digest.ts';
@@ -94,8 +96,7 @@ export class Manifests {
         digests: result.digests.slice(0, 100),
       });
     }
-    await this.ctx.storage.linkRevision(repository, digest);
-    if (tag !== undefined) await this.ctx.storage.writeTag(repository, tag, digest);
+    await this.ctx.storage.linkManifest(repository, digest, tag);
     return { digest: digest.value, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
   }
 

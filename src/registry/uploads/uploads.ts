@@ -56,7 +56,7 @@ export class Uploads {
 
   async append(repository: string, id: string, body: ChunkBody): Promise<number> {
     return this.exclusive(repository, id, async () => {
-      await this.status(repository, id);
+      await this.exists(repository, id);
       return this.appendUnlocked(repository, id, body);
     });
   }
@@ -64,9 +64,10 @@ export class Uploads {
   /** Appends an optional last chunk, verifies the digest and makes the blob visible. Returns its size. */
   async complete(repository: string, id: string, digest: Digest, body?: ChunkBody): Promise<number> {
     return this.exclusive(repository, id, async () => {
-      await this.status(repository, id);
-      if (body) await this.appendUnlocked(repository, id, body);
-      const size = await this.size(repository, id);
+      if (body) await this.exists(repository, id).then(() => this.appendUnlocked(repository, id, body));
+      // What storage holds, not what this request wrote: if another writer slipped past the lock, the size
+      // disagrees with the cached hash, the bytes are hashed again and the digest check refuses them.
+      const size = body ? await this.ctx.storage.uploadDataSize(repository, id) : await this.size(repository, id);
       const actual = await this.digestOf(repository, id, digest, size);
       if (actual.value !== digest.value) {
         this.hashes.delete(id);
@@ -90,7 +91,7 @@ export class Uploads {
   }
 
   async cancel(repository: string, id: string): Promise<void> {
-    await this.status(repository, id);
+    await this.exists(repository, id);
     this.hashes.delete(id);
     await this.ctx.storage.deleteUpload(repository, id);
   }
@@ -138,11 +139,15 @@ export class Uploads {
   }
 
   private async status(repository: string, id: string): Promise<{ size: number; startedAt: Date }> {
-    const unknown = () => new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { uuid: id.slice(0, 64) });
-    if (!UPLOAD_ID.test(id)) throw unknown();
+    if (!UPLOAD_ID.test(id)) throw unknownUpload(id);
     const status = await this.ctx.storage.uploadStatus(repository, id);
-    if (!status) throw unknown();
+    if (!status) throw unknownUpload(id);
     return status;
+  }
+
+  /** BLOB_UPLOAD_UNKNOWN unless the session exists (one stat, where status reads the start time too). */
+  private async exists(repository: string, id: string): Promise<void> {
+    if (!UPLOAD_ID.test(id) || !(await this.ctx.storage.hasUpload(repository, id))) throw unknownUpload(id);
   }
 
   private async appendUnlocked(repository: string, id: string, body: ChunkBody): Promise<number> {
@@ -198,4 +203,8 @@ export class Uploads {
     if (stream) for await (const chunk of stream) hash.update(chunk as Buffer);
     return digestFromHash(expected.algorithm, hash);
   }
+}
+
+function unknownUpload(id: string): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { uuid: id.slice(0, 64) });
 }
