@@ -14,6 +14,7 @@
  * 128 KiB.
  */
 import type { ServerResponse } from 'node:http';
+import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 /** Read size: large enough that syscalls and event-loop turns per GiB stay few. */
@@ -35,13 +36,14 @@ function slotTaken(): Buffer {
   return free.pop() ?? Buffer.allocUnsafeSlow(SEND_CHUNK);
 }
 
-/** A buffer to read into, once a read slot is free. */
-function takeForRead(): Buffer | Promise<Buffer> {
+/** Hands a buffer to `use` once a read slot is free (at once when one is). */
+function takeForRead(use: (buffer: Buffer) => void): void {
   if (reading < READ_SLOTS) {
     reading++;
-    return slotTaken();
+    use(slotTaken());
+  } else {
+    waiters.push(() => use(slotTaken()));
   }
-  return new Promise((resolve) => waiters.push(() => resolve(slotTaken())));
 }
 
 /** The read into a buffer has ended (its bytes go to a socket, or it failed): its slot passes on. */
@@ -57,66 +59,127 @@ function recycle(buffer: Buffer): void {
 }
 
 /** What the pool holds now (for tests and diagnostics). */
-export function sendBufferStats(): { reading: number; free: number; waiting: number } {
-  return { reading, free: free.length, waiting: waiters.length };
+export function sendBufferStats(): { reading: number; free: number; waiting: number; sending: number } {
+  return { reading, free: free.length, waiting: waiters.length, sending };
 }
 
-/** Writes `length` bytes of the file from `start`, then ends the response. Throws if the file is shorter. */
-export async function sendFileRange(res: ServerResponse, handle: FileHandle, start: number, length: number): Promise<void> {
-  // 'close' before the end means the client went away (an HTTP/2 compatibility response has no `destroyed`).
-  const closed = closedSignal(res);
-  let position = start;
-  let remaining = length;
-  const readNext = async (): Promise<{ buffer: Buffer; bytes: number }> => {
-    const want = Math.min(SEND_CHUNK, remaining);
-    position += want;
-    remaining -= want;
-    const from = position - want;
-    const buffer = await takeForRead();
-    let bytes = 0;
-    try {
-      while (bytes < want) {
-        const { bytesRead } = await handle.read(buffer, bytes, want - bytes, from + bytes);
-        if (bytesRead === 0) throw new Error(`the file ended ${want - bytes} bytes early`);
-        bytes += bytesRead;
-      }
-    } finally {
-      endRead();
-    }
-    return { buffer, bytes };
-  };
-  // A read that fails while the loop waits for the socket is reported when the loop awaits it, not as an
-  // unhandled rejection.
-  const readAhead = () => {
-    const read = readNext();
-    read.catch(() => undefined);
-    return read;
-  };
-  sending++;
-  try {
-    let next = remaining > 0 ? readAhead() : undefined;
-    while (next) {
-      const { buffer, bytes } = await next;
-      next = undefined;
-      if (closed.happened) {
-        recycle(buffer);
+/**
+ * Writes `length` bytes of the file from `start`, then ends the response. Rejects if the file is shorter
+ * or cannot be read; resolves without ending the response when the client went away. It settles only once
+ * no read is in flight, so the caller may close the file then.
+ *
+ * Callbacks rather than promises: with a request scope (AsyncLocalStorage) active, every promise pays for
+ * the async hooks, and a chunk took several.
+ */
+export function sendFileRange(res: ServerResponse, handle: FileHandle, start: number, length: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fd = handle.fd;
+    let position = start;
+    let remaining = length; // bytes not yet asked for
+    let readInFlight = false;
+    let ready: { buffer: Buffer; bytes: number } | undefined; // read, not yet written
+    let waitingForDrain = false;
+    let closed = false;
+    let settled = false;
+    let failure: Error | undefined;
+
+    const settle = (): void => {
+      if (settled || readInFlight) return;
+      settled = true;
+      sending--;
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      if (ready) recycle(ready.buffer);
+      ready = undefined;
+      if (failure) reject(failure);
+      else resolve();
+    };
+
+    const read = (buffer: Buffer, from: number, want: number, filled: number): void => {
+      fs.read(fd, buffer, filled, want - filled, from + filled, (error, bytesRead) => {
+        if (!error && bytesRead > 0 && filled + bytesRead < want && !closed) {
+          read(buffer, from, want, filled + bytesRead);
+          return;
+        }
+        readInFlight = false;
+        endRead();
+        if (error || bytesRead === 0 || closed) {
+          recycle(buffer);
+          if (!closed) failure = error ?? new Error(`the file ended ${want - filled} bytes early`);
+          settle();
+          return;
+        }
+        ready = { buffer, bytes: want };
+        pump();
+      });
+    };
+
+    const startRead = (): void => {
+      if (remaining === 0 || readInFlight || ready || closed || failure) return;
+      const want = Math.min(SEND_CHUNK, remaining);
+      const from = position;
+      position += want;
+      remaining -= want;
+      readInFlight = true;
+      takeForRead((buffer) => {
+        if (closed) {
+          readInFlight = false;
+          endRead();
+          recycle(buffer);
+          settle();
+          return;
+        }
+        read(buffer, from, want, 0);
+      });
+    };
+
+    const pump = (): void => {
+      if (closed || failure) {
+        settle();
         return;
       }
-      // Read-ahead (the next read overlapping this write) only while few responses send: with many, each
-      // would hold a second chunk, and the others keep the CPU busy anyway.
-      const ahead = remaining > 0 && sending <= AHEAD_LIMIT;
-      if (ahead) next = readAhead();
-      // The callback runs once the socket has the bytes (or failed): only then may the buffer be reused.
-      const flowing = res.write(bytes === buffer.length ? buffer : buffer.subarray(0, bytes), () => recycle(buffer));
-      if (remaining > 0 || next) {
-        if (!flowing) await drainedOrClosed(res, closed);
-        if (!ahead && !closed.happened) next = readAhead();
+      if (ready && !waitingForDrain) {
+        const { buffer, bytes } = ready;
+        ready = undefined;
+        // Read-ahead (the next read overlapping this write) only while few responses send: with many, each
+        // would hold a second chunk, and the others keep the CPU busy anyway.
+        const ahead = sending <= AHEAD_LIMIT;
+        if (ahead) startRead();
+        // The callback runs once the socket has the bytes (or failed): only then may the buffer be reused.
+        const flowing = res.write(bytes === buffer.length ? buffer : buffer.subarray(0, bytes), () => recycle(buffer));
+        if (remaining === 0 && !readInFlight && !ready) {
+          res.end();
+          settle();
+          return;
+        }
+        waitingForDrain = !flowing;
+        if (flowing && !ahead) startRead();
+        return;
       }
+      if (!waitingForDrain) startRead();
+    };
+
+    function onDrain(): void {
+      if (!waitingForDrain) return;
+      waitingForDrain = false;
+      pump();
     }
-  } finally {
-    sending--;
-  }
-  res.end();
+    // 'close' before the end means the client went away (an HTTP/2 compatibility response has no `destroyed`).
+    function onClose(): void {
+      closed = true;
+      settle();
+    }
+
+    sending++;
+    res.on('drain', onDrain);
+    res.once('close', onClose);
+    if (length === 0) {
+      res.end();
+      settle();
+      return;
+    }
+    startRead();
+  });
 }
 
 /** Whether the response has emitted 'close' (watched from the start of the body). */
