@@ -174,6 +174,12 @@ export function sendFileRange(res: ServerResponse, handle: FileHandle, start: nu
     sending++;
     res.on('drain', onDrain);
     res.once('close', onClose);
+    if (res.destroyed) {
+      // Gone before the body began: its 'close' has already been emitted.
+      closed = true;
+      settle();
+      return;
+    }
     if (length === 0) {
       res.end();
       settle();
