@@ -29,11 +29,25 @@ export async function head(ex: Exchange): Promise<void> {
   ex.res.end();
 }
 
+/**
+ * Bodies as Latin-1 strings, by the Buffer the manifest cache hands out for every GET of the same manifest.
+ * Node writes the headers and a Latin-1 string body in one socket write; a Buffer body costs a second
+ * (writev) and is measurably slower. Latin-1 maps every byte to one character and back, so the bytes sent
+ * are exactly the stored bytes.
+ */
+const latin1Bodies = new WeakMap<Buffer, string>();
+
+function latin1Body(body: Buffer): string {
+  let text = latin1Bodies.get(body);
+  if (text === undefined) latin1Bodies.set(body, (text = body.toString('latin1')));
+  return text;
+}
+
 export async function get(ex: Exchange): Promise<void> {
   const manifest = await ex.registry.manifests.get(nameParam(ex), referenceParam(ex));
   if (notModified(ex, manifest.digest)) return;
   ex.res.writeHead(200, { ...manifestHeaders(manifest), 'Content-Length': manifest.body.length });
-  ex.res.end(manifest.body);
+  ex.res.end(latin1Body(manifest.body), 'latin1');
 }
 
 export async function put(ex: Exchange): Promise<void> {
