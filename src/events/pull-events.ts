@@ -5,6 +5,11 @@
  * pulls are sampled (notifications.events.pulls) and their events written in small batches a moment later,
  * which keeps a pull storm from becoming a write storm. A crash can lose the last fraction of a second of
  * pull events; push and delete events are never lost.
+ *
+ * Nor are pulls recorded while nobody could receive them (`wanted`: no endpoint configured and no webhook,
+ * as the dispatcher last saw — at most about two seconds old): writing an event per pull only for the
+ * dispatcher to read it back and drop it cost a manifest GET about a third of its CPU. A webhook created on
+ * another process or replica therefore starts getting pulls within about two seconds of its creation.
  */
 import type { Readable } from 'node:stream';
 import type { BlobUseCases, ManifestUseCases } from '../registry/registry.ts';
@@ -26,6 +31,8 @@ export interface PullEventOptions {
   random?: () => number;
   /** Called after a batch was stored. */
   onStored?: () => void;
+  /** Whether anybody could receive a pull event now (default: always). */
+  wanted?: () => boolean;
 }
 
 /** Buffers sampled pull events and writes them in batches. */
@@ -45,6 +52,7 @@ export class PullEventRecorder {
   /** Whether this pull is one of the sampled. */
   sampled(): boolean {
     const rate = this.options.sampleRate;
+    if (this.options.wanted && !this.options.wanted()) return false;
     return rate >= 1 || (rate > 0 && this.random() < rate);
   }
 

@@ -47,7 +47,7 @@ export function wireEvents(settings: EventsSettings, logger: Logger, port: numbe
     },
     decorateUseCases(index) {
       if (!settings.enabled || settings.pullSampleRate <= 0) return {};
-      pulls = new PullEventRecorder(index, { sampleRate: settings.pullSampleRate, source, logger, onStored: () => dispatcher?.eventStored() });
+      pulls = new PullEventRecorder(index, { sampleRate: settings.pullSampleRate, source, logger, onStored: () => dispatcher?.eventStored(), wanted: () => dispatcher?.receivesPulls() ?? true });
       return pulls.decorators();
     },
     start(index, eventLog) {

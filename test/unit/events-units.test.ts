@@ -15,7 +15,7 @@ import { digestOf } from '../../src/registry/model/digest.ts';
 import { EventRecordingIndex } from '../../src/events/recording-index.ts';
 import { PullEventRecorder } from '../../src/events/pull-events.ts';
 import { repositoryPattern, webhookEndpoint, configEndpoint } from '../../src/events/delivery/endpoints.ts';
-import { plan } from '../../src/events/delivery/dispatcher.ts';
+import { Dispatcher, plan } from '../../src/events/delivery/dispatcher.ts';
 import { OutboundPolicy } from '../../src/events/delivery/outbound-policy.ts';
 import { signature, verifySignature } from '../../src/events/delivery/signing.ts';
 import { hubPayload, renderPayload } from '../../src/events/delivery/formats.ts';
@@ -163,5 +163,38 @@ describe('events units', () => {
     const payload = hubPayload(event, 'https://r.example/cb') as { push_data: Record<string, unknown>; repository: Record<string, unknown> };
     assert.deepEqual([payload.repository.namespace, payload.repository.name, payload.repository.repo_name], ['library', 'app', 'app']);
     assert.deepEqual([payload.push_data.pusher, payload.push_data.tag, payload.push_data.pushed_at], ['alice', 'v1', 1_700_000_000]);
+  });
+
+  it('records pulls only while a configured endpoint or a known webhook takes them', async () => {
+    const hook = (extra: Partial<WebhookRecord> = {}): WebhookRecord => ({ id: randomUUID(), name: 'h', url: 'https://x.example/', format: 'reference', repositories: '**', eventTypes: [], secret: 's', createdAt: new Date(), ...extra });
+    const config = { name: 'c', url: 'https://x.example/', headers: {}, ignore: {} } as Parameters<typeof configEndpoint>[0];
+    assert.equal(configEndpoint(config).takesPulls, true, 'a config.yml endpoint gets pulls, as from the reference');
+    assert.equal(configEndpoint({ ...config, ignore: { actions: ['pull'] } }).takesPulls, false);
+    assert.equal(webhookEndpoint(hook()).takesPulls, false, 'a webhook gets pushes unless it asks for more');
+    assert.equal(webhookEndpoint(hook({ eventTypes: ['image.pulled'] })).takesPulls, true);
+    assert.equal(webhookEndpoint(hook({ eventTypes: ['*'], format: 'hub' })).takesPulls, false, 'the Docker Hub format carries pushes only');
+
+    let dispatcher: Dispatcher | undefined;
+    const { registry, index, pulls } = await registryWithImage(
+      (ix) => new PullEventRecorder(ix, { sampleRate: 1, source, logger: createLogger('silent'), wanted: () => dispatcher?.receivesPulls() ?? true }),
+    );
+    dispatcher = new Dispatcher({ eventLog: index.eventLog, configEndpoints: [], policy: new OutboundPolicy({ allow: [], deny: [] }), logger: createLogger('silent') });
+    const pulled = async () => {
+      await registry.manifests.get('team/app', parseReference('v1'));
+      await pulls!.flush();
+      return (await index.eventLog.eventsAfter(0, 100)).filter((e) => e.type === 'image.pulled').length;
+    };
+    assert.equal(await pulled(), 1, 'recorded while the webhook list is not read yet');
+    await dispatcher.tick();
+    assert.equal(await pulled(), 1, 'no receiver: not recorded');
+    assert.ok(await index.eventLog.createWebhook(hook()));
+    dispatcher.refreshWebhooks();
+    await dispatcher.tick();
+    assert.equal(await pulled(), 1, 'a pushes-only webhook does not want pulls');
+    assert.ok(await index.eventLog.createWebhook(hook({ name: 'pulls', eventTypes: ['image.pulled'] })));
+    dispatcher.refreshWebhooks();
+    await dispatcher.tick();
+    assert.equal(await pulled(), 2, 'a webhook that takes pulls gets them recorded again');
+    await index.close();
   });
 });

@@ -78,6 +78,14 @@ export class Dispatcher {
     this.wake();
   }
 
+  /**
+   * Whether a pull event could reach anybody: a configured endpoint or a known webhook takes pulls, or the
+   * webhook list has not been read yet (pull-events.ts).
+   */
+  receivesPulls(): boolean {
+    return this.webhooks.at === 0 || this.options.configEndpoints.some((e) => e.takesPulls) || this.webhooks.endpoints.some((e) => e.takesPulls);
+  }
+
   /** Look for work now (after a webhook was created, a callback received, an attempt finished). */
   wake(): void {
     if (!this.running) return;

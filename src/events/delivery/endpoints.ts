@@ -25,6 +25,8 @@ export interface Endpoint {
   /** Chains: the key of the endpoint whose success callback releases this one's deliveries. */
   after?: string;
   accepts(event: StoredEvent): boolean;
+  /** Whether some pull event could be accepted (pull events are not recorded while none is: pull-events.ts). */
+  takesPulls: boolean;
 }
 
 export interface ConfigEndpoint {
@@ -70,6 +72,7 @@ export function configEndpoint(e: ConfigEndpoint, defaults: EndpointDefaults = E
     maxAttempts: e.maxattempts || defaults.maxAttempts,
     ...(e.secret ? { secret: e.secret } : {}),
     guarded: false,
+    takesPulls: format !== 'hub' && !ignoredActions.has('pull'),
     accepts(event) {
       const payload = event.payload;
       if (!isRegistryEvent(payload)) return format === 'cloudevents'; // other modules' events: CloudEvents only
@@ -100,6 +103,7 @@ export function webhookEndpoint(w: WebhookRecord, defaults: EndpointDefaults = E
     secret: w.secret,
     guarded: true,
     ...(w.after ? { after: `webhook:${w.after}` } : {}),
+    takesPulls: w.format !== 'hub' && ['image.pulled', 'blob.pulled', '*'].some((type) => types.has(type)),
     accepts(event) {
       if (!types.has(event.type) && !types.has('*')) return false;
       if (w.format === 'hub' && event.type !== 'image.pushed') return false;
