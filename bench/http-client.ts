@@ -41,8 +41,13 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/**
+ * `timeout` closes a kept socket after 10 s idle (the agent applies it to free sockets only), well before a
+ * server's keep-alive timeout (Pier 30 s, the reference longer): otherwise a request sent on a socket the
+ * server closes at that very moment fails with "socket hang up" between two workloads.
+ */
 export function keepAliveAgent(maxSockets: number): http.Agent {
-  return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'fifo' });
+  return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'fifo', timeout: 10_000 });
 }
 
 /** One request. `url` is absolute, or a path resolved against `base`. */
