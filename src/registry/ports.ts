@@ -23,6 +23,12 @@ export interface UploadAppender {
  */
 export interface RegistryStorage {
   blobSize(digest: Digest): Promise<number | undefined>;
+  /**
+   * Makes a blob that is already there durable (its bytes and its name), before a push that found it —
+   * another upload may have just renamed it into place and not yet flushed its directory, or another
+   * registry may never have — is acknowledged.
+   */
+  flushBlob(digest: Digest): Promise<void>;
   readBlob(digest: Digest): Promise<Buffer | undefined>;
   openBlob(digest: Digest, range?: { start: number; end: number }): Promise<Readable | undefined>;
   /** Stores small verified content (a manifest) at its content address. */

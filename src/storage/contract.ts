@@ -69,6 +69,11 @@ export interface StorageDriver {
    */
   retireDirectory?(path: string, keep: string): Promise<boolean>;
   /**
+   * Optional, where a written name is not durable until flushed (the filesystem): flushes the file `path`
+   * and its directory. Object stores make a name durable when they answer the write.
+   */
+  flush?(path: string): Promise<void>;
+  /**
    * Optional: creates the directory `path` (which must not exist) holding only the file `name` with
    * `content`, from a retired directory; it appears whole. False when none was left (nothing done).
    * Not durable: for bookkeeping like an upload's start time.

@@ -115,6 +115,10 @@ export class DriverRegistryStorage implements RegistryStorage {
     return this.driver.reader(layout.uploadDataPath(repository, id));
   }
 
+  async flushBlob(digest: Digest): Promise<void> {
+    await this.driver.flush?.(layout.blobDataPath(digest));
+  }
+
   async commitUpload(repository: string, id: string, digest: Digest): Promise<void> {
     const source = layout.uploadDataPath(repository, id);
     try {

@@ -13,6 +13,9 @@ import { FilesystemDriver } from '../../src/storage/filesystem/filesystem-driver
 import { DriverRegistryStorage } from '../../src/storage/registry-storage.ts';
 import { digestOf } from '../../src/registry/model/digest.ts';
 import * as layout from '../../src/storage/layout.ts';
+import { Registry } from '../../src/registry/registry.ts';
+import { DEFAULT_REGISTRY_OPTIONS } from '../../src/registry/context.ts';
+import { SqliteIndex } from '../../src/index/sqlite/sqlite-index.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'pier-push-path-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -88,5 +91,29 @@ describe('filesystem push path', () => {
     await driver.delete('missing/path');
     assert.deepEqual(readdirSync(root).sort(), ['a']);
     assert.deepEqual(readdirSync(join(root, 'a')), []);
+  });
+
+  it('flushes a blob that an upload finds already there before acknowledging the push', async () => {
+    const root = join(scratch, 'found-there');
+    const driver = new FilesystemDriver(root);
+    const flushed: string[] = [];
+    const flush = driver.flush.bind(driver);
+    driver.flush = async (path: string) => {
+      flushed.push(path);
+      await flush(path);
+    };
+    const index = new SqliteIndex(':memory:');
+    const registry = new Registry({ storage: new DriverRegistryStorage(driver), index, clock: { now: () => new Date() }, options: DEFAULT_REGISTRY_OPTIONS });
+    const bytes = Buffer.from('the same layer, pushed twice');
+    const digest = digestOf(bytes, 'sha256');
+    const push = async (repository: string) => {
+      const id = await registry.uploads.start(repository);
+      await registry.uploads.complete(repository, id, digest, { stream: (async function* () { yield bytes; })(), length: bytes.length });
+    };
+    await push('team/first');
+    assert.deepEqual(flushed, [], 'an upload that moves its own bytes in flushes them on the way (no extra flush)');
+    await push('team/second');
+    assert.deepEqual(flushed, [layout.blobDataPath(digest)], 'the bytes found there were flushed, file and directory');
+    await index.close();
   });
 });

@@ -109,6 +109,8 @@ export class Uploads {
         await storage.commitUpload(repository, id, digest); // our bytes become the blob
         return retryWhileDeleting(() => this.blobs.link(repository, digest, size), digest.value);
       }
+      // Found there: maybe just renamed into place by a concurrent upload that has not flushed it yet.
+      await storage.flushBlob(digest);
       const result = await this.blobs.link(repository, digest, size);
       if (result === 'linked') await storage.deleteUpload(repository, id);
       return result;

@@ -16,6 +16,9 @@
  *   before (a tag moved) always takes the two-flush path, so it never loses its acknowledged content.
  * - Pier has always relied on that file-system behaviour for the directories above a new file (it never
  *   fsynced them one by one); the same behaviour now saves a flush per new link.
+ * - A blob an upload finds already at its content address (a concurrent upload of the same bytes renamed it
+ *   there and may not have flushed the directory yet; another registry may never have) is flushed, file and
+ *   directory (`flush`), before that push is acknowledged.
  * - Upload session directories are reused rather than deleted and made again (spare-directories.ts).
  * - Directories are made only when missing (one mkdir of the leaf; the parents only when that says
  *   ENOENT), appends open the file before thinking about directories, and deletes try unlink/rmdir
@@ -218,6 +221,17 @@ export class FilesystemDriver implements StorageDriver {
       if (isMissing(error) || code === 'ENOTDIR') return [];
       throw error;
     }
+  }
+
+  async flush(path: string): Promise<void> {
+    const full = this.full(path);
+    const handle = await fs.open(full, constants.O_RDONLY);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await syncDirectory(dirname(full));
   }
 
   async move(from: string, to: string): Promise<void> {
