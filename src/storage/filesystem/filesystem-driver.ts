@@ -135,7 +135,7 @@ export class FilesystemDriver implements StorageDriver {
       await handle.close();
       if (!renamed) await fs.rm(temp, { force: true });
     }
-    if (durable && !flushAfterRename) await syncDirectory(dir);
+    if (durable && !flushAfterRename) await syncPath(dir);
   }
 
   async reader(path: string, range?: { start: number; end: number }): Promise<Readable | undefined> {
@@ -225,13 +225,8 @@ export class FilesystemDriver implements StorageDriver {
 
   async flush(path: string): Promise<void> {
     const full = this.full(path);
-    const handle = await fs.open(full, constants.O_RDONLY);
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await syncDirectory(dirname(full));
+    await syncPath(full);
+    await syncPath(dirname(full));
   }
 
   async move(from: string, to: string): Promise<void> {
@@ -239,7 +234,7 @@ export class FilesystemDriver implements StorageDriver {
     const target = this.full(to);
     await ensureDirectory(dirname(target));
     await fs.rename(source, target);
-    await syncDirectory(dirname(target));
+    await syncPath(dirname(target));
   }
 
   async delete(path: string): Promise<void> {
@@ -300,8 +295,9 @@ async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise<void> 
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, constants.O_RDONLY);
+/** fsync of a file or a directory (opened read-only, as a directory must be). */
+async function syncPath(path: string): Promise<void> {
+  const handle = await fs.open(path, constants.O_RDONLY);
   try {
     await handle.sync();
   } finally {
