@@ -87,7 +87,6 @@ export function serveCommand(): Command {
         const code = await runWorkerPool({
           ...(first ? { first } : {}),
           workers: settings.workers,
-          dataDir: settings.dataDir,
           logger,
           drainTimeoutMs: settings.drainTimeoutMs,
           shutdownDelayMs: settings.shutdownDelayMs,

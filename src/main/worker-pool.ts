@@ -31,8 +31,6 @@ export { WORKER_SLOT_ENV, POOL_STARTED_ENV, serverStartedAt } from './pool-env.t
 
 export interface PoolOptions {
   workers: number;
-  /** The data directory (its index is opened by the workers). */
-  dataDir: string;
   logger: Logger;
   /** How long workers may drain on shutdown; the supervisor waits this long plus a margin, then kills. */
   drainTimeoutMs: number;
