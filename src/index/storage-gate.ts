@@ -173,12 +173,19 @@ export function gatedByStorageCheck(index: MetadataIndex, gate: StorageGate): Me
       return listRepositories(after, limit);
     },
   };
+  // The index's own methods, bound once: every index call of every request passes through here.
+  const bound = new Map<PropertyKey, unknown>();
   return new Proxy(index, {
     get(target, property, receiver) {
       // Once open, the index's own methods: the steady state pays nothing for the gate.
       if (!gate.isOpen && typeof property === 'string' && property in overrides) return overrides[property as keyof MetadataIndex];
+      const known = bound.get(property);
+      if (known !== undefined) return known;
       const value = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
+      if (typeof value !== 'function') return value;
+      const method = value.bind(target);
+      bound.set(property, method);
+      return method;
     },
   });
 }
