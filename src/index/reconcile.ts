@@ -65,7 +65,7 @@ export async function reconcileRepository(
   } else if (changedAt.getTime() === 0) {
     // Nothing of it in storage (no tag, revision or layer directory).
     if (!(await index.repositoryExists(repository))) return 'absent';
-    await index.importRepository(repository, { blobs: [], manifests: [], tags: [] }, { replaceOlderThan: new Date(checkedAt - IN_FLIGHT_MS) });
+    await forgetRepository(index, repository, checkedAt - IN_FLIGHT_MS);
     outcome = 'forgotten';
   } else {
     const content = await readRepository(storage, repository, read);
@@ -108,7 +108,7 @@ export async function reconcileIndex(storage: RegistryStorage, index: MetadataIn
   for (const repository of await allIndexedRepositories(index)) {
     if (present.has(repository) || (await checkedRecently(repository))) continue;
     // Gone from storage when it was listed; rows written since (a push of a first manifest) are kept.
-    await index.importRepository(repository, { blobs: [], manifests: [], tags: [] }, { replaceOlderThan: new Date(Math.min(started, Date.now() - IN_FLIGHT_MS)) });
+    await forgetRepository(index, repository, Math.min(started, Date.now() - IN_FLIGHT_MS));
     report.forgotten.push(repository);
   }
   await index.recordStorageChecks([WHOLE_PASS], started);
@@ -117,6 +117,11 @@ export async function reconcileIndex(storage: RegistryStorage, index: MetadataIn
     logger?.info({ repositories: report.repositories, changed: report.changed.length, forgotten: report.forgotten.length, skipped: report.skipped, durationMs: report.durationMs }, 'index reconciled with storage');
   }
   return report;
+}
+
+/** Drops what the index holds of a repository storage no longer has, but rows written at or after `olderThan`. */
+function forgetRepository(index: MetadataIndex, repository: string, olderThan: number): Promise<void> {
+  return index.importRepository(repository, { blobs: [], manifests: [], tags: [] }, { replaceOlderThan: new Date(olderThan) });
 }
 
 async function allIndexedRepositories(index: MetadataIndex): Promise<string[]> {
