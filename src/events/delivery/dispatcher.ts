@@ -74,7 +74,7 @@ export class Dispatcher {
    * moves the cursor) instead of a round per event, so a push does not pay for events nobody receives.
    */
   eventStored(): void {
-    if (this.options.configEndpoints.length === 0 && this.webhooks.at > 0 && this.webhooks.endpoints.length === 0) return;
+    if (this.webhooks.at > 0 && this.noReceivers()) return;
     this.wake();
   }
 
@@ -111,7 +111,12 @@ export class Dispatcher {
 
   /** Nothing can be delivered: no endpoint configured, no webhook known, no attempt running. */
   private idle(): boolean {
-    return this.options.configEndpoints.length === 0 && this.webhooks.endpoints.length === 0 && this.inFlight.size === 0;
+    return this.noReceivers() && this.inFlight.size === 0;
+  }
+
+  /** No endpoint configured and no webhook known (the list as last read). */
+  private noReceivers(): boolean {
+    return this.options.configEndpoints.length === 0 && this.webhooks.endpoints.length === 0;
   }
 
   /** Stops looking for work and waits (up to `graceMs`) for attempts in flight. */
