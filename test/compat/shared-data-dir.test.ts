@@ -17,27 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { startPierProcess, type PierProcess } from '../support/pier-process.ts';
 import { startReferenceRegistry, type RunningReference } from '../support/reference-registry.ts';
 import { requireTools } from '../support/tools.ts';
-import { asBody, buildImage, digestOf, DOCKER_MANIFEST, locationOf, withDigest, type BuiltImage } from '../support/http-fixtures.ts';
+import { asBody, buildImage, DOCKER_MANIFEST, pushBlobBySession, pushTaggedBySessions, type BuiltImage } from '../support/http-fixtures.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const ACCEPT = `${DOCKER_MANIFEST}, application/vnd.oci.image.manifest.v1+json`;
-
-/** Upload session + PUT with the digest: the one blob push both registries accept. */
-async function pushBlob(base: string, repo: string, data: Buffer): Promise<void> {
-  const head = await fetch(`${base}/v2/${repo}/blobs/${digestOf(data)}`, { method: 'HEAD' });
-  if (head.status === 200) return;
-  const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  await start.arrayBuffer();
-  assert.equal(start.status, 202);
-  const put = await fetch(withDigest(locationOf(base, start), digestOf(data)), { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: asBody(data) });
-  assert.equal(put.status, 201, `blob push to ${base}: ${await put.text()}`);
-}
-
-async function push(base: string, repo: string, tag: string, image: BuiltImage): Promise<void> {
-  for (const blob of image.blobs) await pushBlob(base, repo, blob.data);
-  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': image.mediaType }, body: asBody(image.manifest) });
-  assert.equal(res.status, 201, `manifest push to ${base} ${repo}:${tag}: ${await res.text()}`);
-}
 
 async function deleteManifest(base: string, repo: string, digest: string): Promise<void> {
   const res = await fetch(`${base}/v2/${repo}/manifests/${digest}`, { method: 'DELETE' });
@@ -113,19 +96,19 @@ describe('a data directory shared with the reference registry (docker-registry 2
 
   it('Pier serves the reference\'s final state after a rollback and back, and GC keeps every tagged image', async () => {
     pier = await startPierProcess(dataDir);
-    await push(pier.url, 'app', 'v1', a);
-    await push(pier.url, 'app', 'v2', b);
-    await push(pier.url, 'app', 'old', d);
-    await push(pier.url, 'tools', 'keep', c);
-    await push(pier.url, 'tools', 'second', g);
+    await pushTaggedBySessions(pier.url, 'app', 'v1', a);
+    await pushTaggedBySessions(pier.url, 'app', 'v2', b);
+    await pushTaggedBySessions(pier.url, 'app', 'old', d);
+    await pushTaggedBySessions(pier.url, 'tools', 'keep', c);
+    await pushTaggedBySessions(pier.url, 'tools', 'second', g);
     assert.equal(await pier.stop(), 0);
     pier = undefined;
     const pierStopped = Date.now();
 
     reference = await startReferenceRegistry({ dataDir });
-    await push(reference.url, 'app', 'v3', e);
-    await push(reference.url, 'fresh', 'latest', e);
-    await push(reference.url, 'app', 'v1', b); // re-tag: v1 moves from a to b
+    await pushTaggedBySessions(reference.url, 'app', 'v3', e);
+    await pushTaggedBySessions(reference.url, 'fresh', 'latest', e);
+    await pushTaggedBySessions(reference.url, 'app', 'v1', b); // re-tag: v1 moves from a to b
     await deleteManifest(reference.url, 'app', d.digest);
     await deleteManifest(reference.url, 'tools', String(await tagDigest(reference.url, 'tools', 'keep')));
     const expected = await visibleState(reference.url);
@@ -155,15 +138,15 @@ describe('a data directory shared with the reference registry (docker-registry 2
 
     // Both at once: what the reference pushes is served by the running Pier straight away.
     reference = await startReferenceRegistry({ dataDir });
-    await push(reference.url, 'app', 'live', f);
-    await push(reference.url, 'later', 'one', f);
+    await pushTaggedBySessions(reference.url, 'app', 'live', f);
+    await pushTaggedBySessions(reference.url, 'later', 'one', f);
     await pullIdentical(pier.url, 'app', 'live', f);
     await pullIdentical(pier.url, 'later', 'one', f);
     const byDigest = await fetch(`${pier.url}/v2/later/manifests/${f.digest}`, { method: 'HEAD', headers: { Accept: ACCEPT } });
     assert.equal(byDigest.status, 200);
     // A push split between the two (a load balancer in front of both): blobs to the reference, manifest to Pier.
     const split = img(2);
-    for (const blob of split.blobs) await pushBlob(reference.url, 'split/app', blob.data);
+    for (const blob of split.blobs) await pushBlobBySession(reference.url, 'split/app', blob.data);
     const put = await fetch(`${pier.url}/v2/split/app/manifests/v1`, { method: 'PUT', headers: { 'Content-Type': split.mediaType }, body: asBody(split.manifest) });
     assert.equal(put.status, 201, await put.text());
     await pullIdentical(reference.url, 'split/app', 'v1', split);

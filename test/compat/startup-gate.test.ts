@@ -14,24 +14,10 @@ import { join } from 'node:path';
 import { startPierProcess, type PierProcess } from '../support/pier-process.ts';
 import { startReferenceRegistry, type RunningReference } from '../support/reference-registry.ts';
 import { requireTools } from '../support/tools.ts';
-import { asBody, buildImage, DOCKER_MANIFEST, locationOf, withDigest, digestOf, type BuiltImage } from '../support/http-fixtures.ts';
+import { buildImage, DOCKER_MANIFEST, pushTaggedBySessions, type BuiltImage } from '../support/http-fixtures.ts';
 
 const ACCEPT = `${DOCKER_MANIFEST}, application/vnd.oci.image.manifest.v1+json`;
 const PASS_DELAY_MS = 3_500;
-
-async function pushBlob(base: string, repo: string, data: Buffer): Promise<void> {
-  const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  await start.arrayBuffer();
-  assert.equal(start.status, 202);
-  const put = await fetch(withDigest(locationOf(base, start), digestOf(data)), { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: asBody(data) });
-  assert.equal(put.status, 201, `blob push to ${base}: ${await put.text()}`);
-}
-
-async function push(base: string, repo: string, tag: string, image: BuiltImage): Promise<void> {
-  for (const blob of image.blobs) await pushBlob(base, repo, blob.data);
-  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': image.mediaType }, body: asBody(image.manifest) });
-  assert.equal(res.status, 201, `manifest push to ${base} ${repo}:${tag}: ${await res.text()}`);
-}
 
 /** One request on a connection of its own: a pool hands each new connection to the next worker. */
 function get(url: string, method = 'GET'): Promise<{ status: number; digest: string | undefined; body: string }> {
@@ -68,8 +54,8 @@ describe('start-up gate: what the reference wrote while Pier was down is served 
 
   it('a tag the reference moved (rewritten in place), moved back, and repositories it added, before the background pass; pool and single process', async () => {
     pier = await startPierProcess(dataDir, ['--workers', '2']);
-    await push(pier.url, 'app', 'v1', a);
-    await push(pier.url, 'app', 'v2', b);
+    await pushTaggedBySessions(pier.url, 'app', 'v1', a);
+    await pushTaggedBySessions(pier.url, 'app', 'v2', b);
     assert.equal(await pier.stop(), 0);
     pier = undefined;
     const pierStopped = Date.now();
@@ -77,8 +63,8 @@ describe('start-up gate: what the reference wrote while Pier was down is served 
     // The reference moves app:v1 to a manifest the repository already holds (only that tag's link file is
     // rewritten, in place) and pushes a repository of its own.
     reference = await startReferenceRegistry({ dataDir });
-    await push(reference.url, 'app', 'v1', b);
-    await push(reference.url, 'fresh', 'latest', c);
+    await pushTaggedBySessions(reference.url, 'app', 'v1', b);
+    await pushTaggedBySessions(reference.url, 'fresh', 'latest', c);
     await reference.close();
     reference = undefined;
 
@@ -111,8 +97,8 @@ describe('start-up gate: what the reference wrote while Pier was down is served 
     // The reference moves app:v1 back to the manifest it pointed at before: only the link file's time and
     // size change (no directory does). The single-process server (--workers 1) runs the pass itself.
     reference = await startReferenceRegistry({ dataDir });
-    await push(reference.url, 'app', 'v1', a);
-    await push(reference.url, 'second', 'latest', a);
+    await pushTaggedBySessions(reference.url, 'app', 'v1', a);
+    await pushTaggedBySessions(reference.url, 'second', 'latest', a);
     await reference.close();
     reference = undefined;
     await new Promise((r) => setTimeout(r, Math.max(0, 6_000 - (Date.now() - pierStoppedAgain))));

@@ -105,6 +105,25 @@ export async function startUpload(base: string, name: string): Promise<string> {
   return locationOf(base, res);
 }
 
+/**
+ * Upload session + PUT with the digest, the one blob push the reference registry accepts as well as Pier
+ * (2.8 has no monolithic POST); nothing when the repository already has the blob. Asserts 201.
+ */
+export async function pushBlobBySession(base: string, name: string, data: Uint8Array): Promise<void> {
+  const digest = digestOf(data);
+  const head = await fetch(`${base}/v2/${name}/blobs/${digest}`, { method: 'HEAD' });
+  if (head.status === 200) return;
+  const put = await fetch(withDigest(await startUpload(base, name), digest), { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: asBody(data) });
+  assert.equal(put.status, 201, `blob push to ${base}: ${await put.text()}`);
+}
+
+/** An image's blobs by pushBlobBySession, then its manifest under `tag`; asserts 201 (either registry). */
+export async function pushTaggedBySessions(base: string, name: string, tag: string, image: BuiltImage): Promise<void> {
+  for (const blob of image.blobs) await pushBlobBySession(base, name, blob.data);
+  const res = await fetch(`${base}/v2/${name}/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': image.mediaType }, body: asBody(image.manifest) });
+  assert.equal(res.status, 201, `manifest push to ${base} ${name}:${tag}: ${await res.text()}`);
+}
+
 /** Adds `digest=` to an upload URL that may already carry a query. */
 export function withDigest(uploadUrl: string, digest: string): string {
   const url = new URL(uploadUrl);
