@@ -33,8 +33,11 @@ const STATE = Symbol.for('pier.earlyWorker');
 const shared = globalThis as unknown as { [STATE]?: { early?: EarlyWorker; decided?: boolean } };
 const state = (shared[STATE] ??= {});
 
-/** Options of `pier serve` that take a value (to find the positional configuration file). */
-const VALUED = new Set(['--config', '--addr', '--data', '--log-level', '--drain-timeout', '--shutdown-delay', '--workers']);
+/**
+ * Options of `pier serve` that take a value (to find the positional configuration file); read before
+ * commander is loaded, so test/unit/early-worker.test.ts keeps it in step with serve.ts.
+ */
+export const SERVE_OPTIONS_WITH_VALUES = new Set(['--config', '--addr', '--data', '--log-level', '--drain-timeout', '--shutdown-delay', '--workers']);
 
 /** Forks slot 0 now when `args` (after `serve`) and `env` say a pool will run; once per process. */
 export function forkFirstWorkerEarly(args: string[], env: NodeJS.ProcessEnv): void {
@@ -71,7 +74,7 @@ function poolExpected(args: string[], env: NodeJS.ProcessEnv): boolean {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = inline ?? (VALUED.has(name) ? args[++i] : undefined);
+    const value = inline ?? (SERVE_OPTIONS_WITH_VALUES.has(name) ? args[++i] : undefined);
     if (name === '--workers') workers = value;
     else if (name === '--config') configFile = value;
     else if (!arg.startsWith('-') && configFile === env.REGISTRY_CONFIGURATION_PATH) configFile = arg;
