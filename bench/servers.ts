@@ -68,7 +68,8 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-async function freePort(): Promise<number> {
+/** A free loopback port (also bench/startup/repeat.ts). */
+export async function freePort(): Promise<number> {
   return new Promise<number>((resolvePort, reject) => {
     const server = createServer();
     server.once('error', reject);

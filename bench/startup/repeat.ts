@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { cpuSeconds, processTree } from '../process-stats.ts';
+import { freePort } from '../servers.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback?: string): string | undefined => {
@@ -25,13 +25,6 @@ const fixedData = arg('data');
 const root = arg('pier-root', new URL('../..', import.meta.url).pathname)!;
 const extraEnv = Object.fromEntries(args.flatMap((a, i) => (a === '--env' ? [args[i + 1]!.split(/=(.*)/s).slice(0, 2)] : [])));
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function get(url: string): Promise<{ status: number; body: string } | undefined> {
